@@ -1,0 +1,35 @@
+# Two entry points for a fresh machine: `make demo` (set up, then run the main job offline) and
+# `make test` (set up, then run the test suite). Both create .venv on first use.
+
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+# Pin torch so pip takes the CPU build when one is at hand instead of resolving a multi-GB CUDA build.
+TORCH_SPEC ?= torch==2.13.0
+# A portable llama.cpp build: a native build segfaults on CPUs with AMX (see docs/install.md).
+LLAMA_CMAKE_ARGS ?= -DGGML_NATIVE=OFF -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON
+STAMP := $(VENV)/.econash-installed
+
+.PHONY: setup demo test test-slow test-all clean
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet "$(TORCH_SPEC)"
+	CMAKE_ARGS="$(LLAMA_CMAKE_ARGS)" $(BIN)/python -m pip install --quiet -e '.[local,dev]'
+	touch $(STAMP)
+
+setup: $(STAMP)
+
+demo: setup
+	$(BIN)/econash run
+
+test: setup
+	$(BIN)/python -m pytest
+
+test-slow: setup
+	$(BIN)/python -m pytest -m slow
+
+test-all: test test-slow
+
+clean:
+	rm -rf $(VENV) build *.egg-info

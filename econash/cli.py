@@ -1,0 +1,234 @@
+"""The ``econash`` command line. A fresh click group is built per invocation (build_cli), so plugin
+commands and plugin state never leak between runs or tests."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from econash.errors import EconashError
+from econash.plugins import EconashPluginManager, make_plugin_manager
+from econash.registry import KIND_SINGULAR, Registries
+
+
+class EconashGroup(click.Group):
+    """Turns user-caused errors into one sentence on stderr and a non-zero exit, never a traceback."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except EconashError as exc:
+            click.echo(f"Error: {exc}", err=True)
+            ctx.exit(exc.exit_code)
+        except (click.exceptions.Exit, click.ClickException, click.Abort, KeyboardInterrupt):
+            raise
+        except Exception as exc:
+            if os.environ.get("ECONASH_DEBUG"):
+                raise
+            click.echo(
+                f"Error: internal error ({type(exc).__name__}: {exc}); rerun with ECONASH_DEBUG=1 for the "
+                "traceback and report it to the plugin or econash.",
+                err=True,
+            )
+            ctx.exit(1)
+
+
+class AppState:
+    """What commands share: the plugin manager, and registries built on first use."""
+
+    def __init__(self, pm: EconashPluginManager) -> None:
+        self.pm = pm
+        self._registries: Registries | None = None
+
+    @property
+    def registries(self) -> Registries:
+        if self._registries is None:
+            self._registries = Registries.from_plugin_manager(self.pm)
+        return self._registries
+
+
+def _state(ctx: click.Context) -> AppState:
+    return ctx.find_object(AppState)
+
+
+RUN_FLAGS = ("backend", "model", "base_url", "task", "data", "method", "topology", "executors",
+             "train_size", "test_size", "seed", "run_dir", "display")
+
+
+def run_options(func: Any) -> Any:
+    """The options of `econash run` (design.md's CLI contract), shared with `econash config`."""
+    options = [
+        click.option("--backend", help="LLM backend (see `econash list backends`). Default: local."),
+        click.option("--model", help="Model name, or a GGUF path for the local backend."),
+        click.option("--base-url", help="Server URL for OpenAI-compatible backends."),
+        click.option("--task", help="Task (see `econash list tasks`). Default: arith."),
+        click.option("--data", type=click.Path(path_type=Path), help="Data file or folder for the task."),
+        click.option("--method", help="Method (see `econash list methods`)."),
+        click.option("--topology", help="Coordinator topology (see `econash list topologies`)."),
+        click.option("--executors", type=click.IntRange(min=1), help="Number of executors."),
+        click.option("--train-size", type=click.IntRange(min=0), help="Train questions (methods that learn)."),
+        click.option("--test-size", type=click.IntRange(min=1), help="Test questions to evaluate."),
+        click.option("--seed", type=int, help="Seed for data selection, sampling and learning."),
+        click.option("--run-dir", type=click.Path(path_type=Path), help="Where to write the run (default runs/...)."),
+        click.option("--display", type=click.Choice(["auto", "rich", "plain", "none"]), help="Progress display."),
+        click.option("--config", "config_file", type=click.Path(path_type=Path), help="YAML config file."),
+        click.option("-B", "overrides", multiple=True, metavar="KEY=VALUE",
+                     help="Override any config key, e.g. -B generation.temperature=0.2 (repeatable)."),
+    ]
+    for option in reversed(options):
+        func = option(func)
+    return func
+
+
+def _load_config(kwargs: dict[str, Any]) -> Any:
+    from econash.config import load_config
+
+    flags = {name: kwargs.get(name) for name in RUN_FLAGS}
+    return load_config(config_file=kwargs.get("config_file"), flags=flags, overrides=kwargs.get("overrides", ()))
+
+
+def _print_summary(summary: Any) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=f"econash run: {summary.method} on {summary.task}")
+    for column in ("backend", "model", "questions", "accuracy", "tokens/question", "calls", "wall s"):
+        table.add_column(column)
+    accuracy = "n/a" if summary.accuracy is None else f"{summary.accuracy:.3f}"
+    table.add_row(
+        summary.backend, summary.model, str(summary.n_test), accuracy,
+        f"{summary.tokens.per_question:.1f}", str(summary.llm_calls), f"{summary.wall_s:.1f}",
+    )
+    console = Console(width=None if sys.stdout.isatty() else 120)
+    console.print(table)
+    console.print(f"run directory: {summary.run_dir}")
+
+
+def build_cli(pm: EconashPluginManager | None = None) -> click.Group:
+    """Build the `econash` command group around a plugin manager (made from entry points if None)."""
+    from econash import __version__
+
+    pm = pm if pm is not None else make_plugin_manager()
+
+    @click.group(cls=EconashGroup, context_settings={"help_option_names": ["-h", "--help"]})
+    @click.version_option(__version__, prog_name="econash")
+    @click.pass_context
+    def cli(ctx: click.Context) -> None:
+        """econash: multi-agent LLM reasoning through learned equilibrium coordination."""
+        ctx.obj = AppState(pm)
+
+    @cli.command()
+    @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+    @click.pass_context
+    def plugins(ctx: click.Context, as_json: bool) -> None:
+        """List installed plugins: name, version, hooks and what each provides."""
+        from econash.runner import plugin_infos
+
+        state = _state(ctx)
+        infos = plugin_infos(state.pm, state.registries)
+        if as_json:
+            click.echo(json.dumps([info.model_dump(mode="json") for info in infos], indent=2))
+            return
+        for info in infos:
+            version = f" {info.version}" if info.version else ""
+            dist = f" ({info.distribution}{version})" if info.distribution else ""
+            click.echo(f"{info.name}{dist}")
+            click.echo(f"  hooks: {', '.join(info.hooks) or '-'}")
+            for kind, names in info.provides.items():
+                click.echo(f"  {kind}: {', '.join(sorted(names))}")
+        for failure in state.pm.failures:
+            click.echo(f"{failure.plugin}: FAILED TO LOAD ({failure.error})")
+
+    @cli.command(name="list")
+    @click.argument("kind", type=click.Choice(list(KIND_SINGULAR)))
+    @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+    @click.pass_context
+    def list_(ctx: click.Context, kind: str, as_json: bool) -> None:
+        """List the backends, tasks, rewards, topologies, methods or embedders that plugins provide."""
+        registry = _state(ctx).registries.kind(kind)
+        entries = [registry.entries[name] for name in registry.names()]
+        if as_json:
+            rows = [{"name": e.name, "plugin": e.plugin, "distribution": e.distribution, "description": e.description}
+                    for e in entries]
+            click.echo(json.dumps(rows, indent=2))
+            return
+        if not entries:
+            click.echo(f"No {kind} installed.")
+            return
+        width = max(len(e.name) for e in entries)
+        pwidth = max(len(e.plugin) for e in entries)
+        for e in entries:
+            click.echo(f"{e.name:<{width}}  {e.plugin:<{pwidth}}  {e.description}".rstrip())
+
+    @cli.command()
+    @run_options
+    @click.option("--json", "as_json", is_flag=True, help="Print summary.json to stdout instead of a table.")
+    @click.pass_context
+    def run(ctx: click.Context, as_json: bool, **kwargs: Any) -> None:
+        """Train (methods that learn) on the train split, then evaluate on the test split."""
+        from econash.runner import run as run_method
+
+        config = _load_config(kwargs)
+        state = _state(ctx)
+        summary = run_method(config, pm=state.pm, registries=state.registries)
+        if as_json:
+            click.echo(summary.model_dump_json(indent=2))
+        else:
+            _print_summary(summary)
+
+    @cli.command(name="config")
+    @run_options
+    @click.option("--keys", is_flag=True, help="List every config key with its default instead.")
+    def config_(keys: bool, **kwargs: Any) -> None:
+        """Print the resolved configuration (secrets redacted), or every valid key."""
+        import yaml
+
+        from econash.config import config_keys, redact
+        from econash.types import RunConfig
+
+        if keys:
+            defaults = RunConfig().model_dump(mode="json")
+            for key in config_keys():
+                value: Any = defaults
+                for part in key.split("."):
+                    value = value[part]
+                click.echo(f"{key} = {json.dumps(value)}")
+            return
+        config = _load_config(kwargs)
+        click.echo(yaml.safe_dump(redact(config.model_dump(mode="json")), sort_keys=False).rstrip())
+
+    _add_plugin_commands(pm, cli)
+    return cli
+
+
+def _add_plugin_commands(pm: EconashPluginManager, cli: click.Group) -> None:
+    """Call register_commands plugin by plugin, so one that raises cannot break the CLI."""
+    from econash.plugins import LoadFailure
+
+    for impl in reversed(pm.hook.register_commands.get_hookimpls()):
+        try:
+            impl.function(**{arg: cli for arg in impl.argnames})
+        except Exception as exc:
+            dist = pm.distribution_of(impl.plugin_name)
+            pm.record_failure(LoadFailure(impl.plugin_name, dist.name if dist else None,
+                                          f"register_commands raised {type(exc).__name__}: {exc}"))
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Console-script entry point."""
+    try:
+        pm = make_plugin_manager()
+        cli = build_cli(pm)
+    except EconashError as exc:
+        click.echo(f"Error: {exc}", err=True)
+        sys.exit(exc.exit_code)
+    cli.main(args=argv, prog_name="econash")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

@@ -1,0 +1,215 @@
+"""Build a RunConfig from layers: defaults < --config YAML < ECONASH_* environment < flags < -B key=value.
+
+Every layer is checked against the RunConfig schema, and an unknown key or a bad value becomes
+one sentence that names the key and, for a typo, the closest valid one.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+import typing
+from pathlib import Path
+from typing import Any, Iterable, Mapping
+
+import yaml
+from pydantic import BaseModel, ValidationError
+
+from econash.errors import ConfigError
+from econash.types import RunConfig
+
+ENV_PREFIX = "ECONASH_"
+SECRET_MARKERS = ("key", "token", "secret", "password", "authorization")
+
+
+def _submodel(model: type[BaseModel], name: str) -> type[BaseModel] | None:
+    field = model.model_fields.get(name)
+    if field is None:
+        return None
+    annotation = field.annotation
+    for candidate in (annotation, *typing.get_args(annotation)):
+        if isinstance(candidate, type) and issubclass(candidate, BaseModel):
+            return candidate
+    return None
+
+
+def _is_open_mapping(model: type[BaseModel], name: str) -> bool:
+    field = model.model_fields.get(name)
+    return field is not None and typing.get_origin(field.annotation) is dict
+
+
+def config_keys(model: type[BaseModel] = RunConfig, prefix: str = "") -> list[str]:
+    """Every settable key of a model, nested ones dotted (generation.temperature)."""
+    keys = []
+    for name in model.model_fields:
+        sub = _submodel(model, name)
+        if sub is not None:
+            keys.extend(config_keys(sub, f"{prefix}{name}."))
+        else:
+            keys.append(f"{prefix}{name}")
+    return keys
+
+
+def suggest_key(key: str, model: type[BaseModel] = RunConfig) -> str | None:
+    """The valid key closest to a misspelled one, matching on the full path or its last part."""
+    keys = config_keys(model)
+    close = difflib.get_close_matches(key, keys, n=1, cutoff=0.6)
+    if close:
+        return close[0]
+    leaf = key.rsplit(".", 1)[-1]
+    by_leaf = {k.rsplit(".", 1)[-1]: k for k in keys}
+    close = difflib.get_close_matches(leaf, list(by_leaf), n=1, cutoff=0.6)
+    return by_leaf[close[0]] if close else None
+
+
+def _model_at(model: type[BaseModel], loc: Iterable[Any]) -> type[BaseModel] | None:
+    current: type[BaseModel] | None = model
+    for part in loc:
+        if current is None or not isinstance(part, str):
+            return None
+        current = _submodel(current, part)
+    return current
+
+
+def validation_message(exc: ValidationError, model: type[BaseModel] = RunConfig, prefix: str = "config key ") -> str:
+    """One sentence for the first problem pydantic found."""
+    error = exc.errors()[0]
+    loc = [str(part) for part in error["loc"]]
+    key = ".".join(loc)
+    if error["type"] == "extra_forbidden":
+        parent = _model_at(model, loc[:-1]) or model
+        suggestion = suggest_key(key, model) if parent is model or len(loc) > 1 else None
+        if suggestion is None:
+            close = difflib.get_close_matches(loc[-1], list(parent.model_fields), n=1)
+            suggestion = ".".join(loc[:-1] + close[:1]) if close else None
+        hint = f"did you mean '{suggestion}'?" if suggestion else f"valid keys are: {', '.join(parent.model_fields)}."
+        return f"Unknown {prefix}'{key}'; {hint}"
+    got = error.get("input")
+    shown = f" (got {got!r})" if not isinstance(got, (dict, list)) else ""
+    return f"Invalid value for {prefix}'{key}': {error['msg']}{shown}."
+
+
+def parse_override(text: str) -> tuple[str, Any]:
+    """Parse one -B key=value; the value is read as YAML so numbers, booleans and lists work."""
+    if "=" not in text:
+        raise ConfigError(f"Override '{text}' is not of the form key=value; write it as -B key=value.")
+    key, raw = text.split("=", 1)
+    key = key.strip()
+    if not key:
+        raise ConfigError(f"Override '{text}' has no key; write it as -B key=value.")
+    try:
+        value = yaml.safe_load(raw) if raw.strip() else ""
+    except yaml.YAMLError:
+        value = raw
+    return key, value
+
+
+def check_key(key: str, model: type[BaseModel] = RunConfig) -> None:
+    """Reject a dotted key that is not in the schema (keys under *_options maps are free)."""
+    current: type[BaseModel] = model
+    parts = key.split(".")
+    for i, part in enumerate(parts):
+        if part not in current.model_fields:
+            suggestion = suggest_key(key, model)
+            hint = f"did you mean '{suggestion}'?" if suggestion else "run `econash config --keys` to list valid keys."
+            raise ConfigError(f"Unknown config key '{key}'; {hint}")
+        if _is_open_mapping(current, part):
+            return
+        sub = _submodel(current, part)
+        if sub is None:
+            if i != len(parts) - 1:
+                raise ConfigError(f"Config key '{'.'.join(parts[: i + 1])}' has no sub-keys; set it as a whole.")
+            return
+        current = sub
+
+
+def set_dotted(target: dict[str, Any], key: str, value: Any) -> None:
+    parts = key.split(".")
+    for part in parts[:-1]:
+        child = target.get(part)
+        if not isinstance(child, dict):
+            child = {}
+            target[part] = child
+        target = child
+    target[parts[-1]] = value
+
+
+def deep_merge(base: dict[str, Any], update: Mapping[str, Any]) -> dict[str, Any]:
+    merged = dict(base)
+    for key, value in update.items():
+        if isinstance(value, Mapping) and isinstance(merged.get(key), dict):
+            merged[key] = deep_merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def read_config_file(path: Path) -> dict[str, Any]:
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(f"Config file '{path}' does not exist; check the path given to --config.") from None
+    except OSError as exc:
+        raise ConfigError(f"Config file '{path}' cannot be read ({exc.strerror}); check its permissions.") from None
+    try:
+        data = yaml.safe_load(text) or {}
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}" if mark is not None else ""
+        raise ConfigError(f"Config file '{path}' is not valid YAML{where}; fix its syntax.") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"Config file '{path}' must hold a mapping of keys to values at its top level.")
+    return data
+
+
+def env_layer(environ: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """ECONASH_SEED=3, ECONASH_GENERATION__TEMPERATURE=0.2; names that are not config keys are ignored."""
+    environ = os.environ if environ is None else environ
+    layer: dict[str, Any] = {}
+    for name, raw in environ.items():
+        if not name.startswith(ENV_PREFIX):
+            continue
+        key = name[len(ENV_PREFIX):].lower().replace("__", ".")
+        if key.split(".")[0] not in RunConfig.model_fields:
+            continue
+        check_key(key)
+        set_dotted(layer, key, parse_override(f"{key}={raw}")[1])
+    return layer
+
+
+def load_config(
+    *,
+    config_file: Path | None = None,
+    flags: Mapping[str, Any] | None = None,
+    overrides: Iterable[str] = (),
+    environ: Mapping[str, str] | None = None,
+    base: Mapping[str, Any] | None = None,
+) -> RunConfig:
+    """Resolve a RunConfig from its layers. flags with value None are left out."""
+    data: dict[str, Any] = dict(base or {})
+    if config_file is not None:
+        data = deep_merge(data, read_config_file(config_file))
+    data = deep_merge(data, env_layer(environ))
+    data = deep_merge(data, {k: v for k, v in (flags or {}).items() if v is not None})
+    for text in overrides:
+        key, value = parse_override(text)
+        check_key(key)
+        set_dotted(data, key, value)
+    try:
+        return RunConfig.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(validation_message(exc)) from None
+
+
+def is_secret_key(key: str) -> bool:
+    lowered = key.lower()
+    return any(marker in lowered for marker in SECRET_MARKERS)
+
+
+def redact(value: Any) -> Any:
+    """A copy of a config dict with every secret-looking value replaced, for manifests and logs."""
+    if isinstance(value, Mapping):
+        return {k: ("<redacted>" if is_secret_key(str(k)) and v not in (None, "") else redact(v)) for k, v in value.items()}
+    if isinstance(value, list):
+        return [redact(v) for v in value]
+    return value

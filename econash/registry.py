@@ -1,0 +1,198 @@
+"""Named registries of backends, tasks, rewards, topologies, methods and embedders.
+
+The ``register_*`` hooks fill them. Each entry remembers the plugin and distribution that
+registered it, so ``econash list`` can say where a thing comes from and a name clash can name
+both plugins.
+"""
+
+from __future__ import annotations
+
+import difflib
+import inspect
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+from pydantic import BaseModel, ValidationError
+
+from econash.errors import ConfigError, PluginError, UnknownPluginError
+from econash.hookspecs import REGISTRATION_HOOKS
+from econash.plugins import EconashPluginManager, LoadFailure
+
+KIND_SINGULAR = {
+    "backends": "backend",
+    "tasks": "task",
+    "rewards": "reward",
+    "topologies": "topology",
+    "methods": "method",
+    "embedders": "embedder",
+}
+
+
+def first_doc_line(obj: object) -> str:
+    doc = inspect.getdoc(obj) or ""
+    return doc.strip().splitlines()[0] if doc.strip() else ""
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One registered thing: a name, the factory that builds it, and who registered it."""
+
+    kind: str
+    name: str
+    factory: Callable[..., Any]
+    plugin: str
+    distribution: str | None = None
+    description: str = ""
+
+    def options_model(self) -> type[BaseModel] | None:
+        options = getattr(self.factory, "Options", None)
+        return options if isinstance(options, type) and issubclass(options, BaseModel) else None
+
+
+@dataclass
+class Registry:
+    kind: str
+    entries: dict[str, Entry] = field(default_factory=dict)
+
+    @property
+    def singular(self) -> str:
+        return KIND_SINGULAR.get(self.kind, self.kind)
+
+    def add(self, entry: Entry) -> None:
+        existing = self.entries.get(entry.name)
+        if existing is not None:
+            raise PluginError(
+                f"{self.singular} '{entry.name}' is registered by both plugin '{existing.plugin}' and "
+                f"plugin '{entry.plugin}'; uninstall one of them or disable it with ECONASH_LOAD_PLUGINS."
+            )
+        self.entries[entry.name] = entry
+
+    def names(self) -> list[str]:
+        return sorted(self.entries)
+
+    def __contains__(self, name: object) -> bool:
+        return name in self.entries
+
+    def __len__(self) -> int:
+        return len(self.entries)
+
+    def get(self, name: str) -> Entry:
+        try:
+            return self.entries[name]
+        except KeyError:
+            raise UnknownPluginError(self.unknown_message(name)) from None
+
+    def unknown_message(self, name: str) -> str:
+        close = difflib.get_close_matches(name, self.names(), n=1)
+        hint = f"did you mean '{close[0]}'? " if close else ""
+        available = ", ".join(self.names()) or "none installed"
+        return (
+            f"Unknown {self.singular} '{name}'; {hint}installed {self.kind}: {available} "
+            f"(run `econash list {self.kind}`, or install the plugin that provides it)."
+        )
+
+    def create(self, name: str, options: dict[str, Any] | None = None, **fixed: Any) -> Any:
+        """Build the named thing. ``options`` are user settings, checked against the factory's
+        ``Options`` model when it has one; ``fixed`` are arguments the core always passes."""
+        entry = self.get(name)
+        options = dict(options or {})
+        model = entry.options_model()
+        if model is not None:
+            from econash.config import validation_message
+
+            try:
+                model.model_validate(options)
+            except ValidationError as exc:
+                raise ConfigError(validation_message(exc, model, prefix=f"{self.singular} '{name}' option ")) from None
+        self._check_arguments(entry, fixed, options)
+        return entry.factory(**fixed, **options)
+
+    def _check_arguments(self, entry: Entry, fixed: dict[str, Any], options: dict[str, Any]) -> None:
+        """Refuse options the factory does not take, in one sentence, before calling it."""
+        try:
+            signature = inspect.signature(entry.factory)
+        except (TypeError, ValueError):  # builtins without a signature: let the call decide
+            return
+        try:
+            signature.bind(**fixed, **options)
+        except TypeError:
+            params = signature.parameters.values()
+            if any(p.kind is p.VAR_KEYWORD for p in params):
+                return
+            accepted = [p.name for p in params if p.name not in fixed and p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD)]
+            unknown = [key for key in options if key not in accepted]
+            if not unknown:
+                return
+            close = difflib.get_close_matches(unknown[0], accepted, n=1)
+            hint = f"did you mean '{close[0]}'?" if close else f"it takes: {', '.join(accepted) or 'no options'}."
+            raise ConfigError(f"{self.singular.capitalize()} '{entry.name}' has no option '{unknown[0]}'; {hint}") from None
+
+
+@dataclass
+class Registries:
+    """All registries, built from one plugin manager."""
+
+    backends: Registry = field(default_factory=lambda: Registry("backends"))
+    tasks: Registry = field(default_factory=lambda: Registry("tasks"))
+    rewards: Registry = field(default_factory=lambda: Registry("rewards"))
+    topologies: Registry = field(default_factory=lambda: Registry("topologies"))
+    methods: Registry = field(default_factory=lambda: Registry("methods"))
+    embedders: Registry = field(default_factory=lambda: Registry("embedders"))
+
+    def kind(self, kind: str) -> Registry:
+        if kind not in KIND_SINGULAR:
+            raise ConfigError(f"Unknown kind '{kind}'; choose one of {', '.join(KIND_SINGULAR)}.")
+        return getattr(self, kind)
+
+    def by_plugin(self) -> dict[str, dict[str, list[str]]]:
+        """plugin name -> kind -> names it provides."""
+        provided: dict[str, dict[str, list[str]]] = {}
+        for kind in KIND_SINGULAR:
+            for entry in getattr(self, kind).entries.values():
+                provided.setdefault(entry.plugin, {}).setdefault(kind, []).append(entry.name)
+        return provided
+
+    @classmethod
+    def from_plugin_manager(cls, pm: EconashPluginManager) -> Registries:
+        registries = cls()
+        for hook_name, kind in REGISTRATION_HOOKS.items():
+            registry: Registry = getattr(registries, kind)
+            caller = getattr(pm.hook, hook_name)
+            # Call each implementation on its own so the registry knows who registered what,
+            # and a plugin whose hook raises is isolated like one that fails to import.
+            for impl in reversed(caller.get_hookimpls()):
+                dist = pm.distribution_of(impl.plugin_name)
+
+                def register(
+                    name: str,
+                    factory: Callable[..., Any],
+                    *,
+                    description: str | None = None,
+                    _plugin: str = impl.plugin_name,
+                    _dist: str | None = dist.name if dist else None,
+                    _registry: Registry = registry,
+                ) -> None:
+                    if not isinstance(name, str) or not name:
+                        raise TypeError(f"{_registry.singular} names must be non-empty strings, got {name!r}")
+                    if not callable(factory):
+                        raise TypeError(f"{_registry.singular} '{name}' factory must be callable")
+                    _registry.add(
+                        Entry(
+                            kind=_registry.kind,
+                            name=name,
+                            factory=factory,
+                            plugin=_plugin,
+                            distribution=_dist,
+                            description=description or first_doc_line(factory),
+                        )
+                    )
+
+                try:
+                    impl.function(**{arg: register for arg in impl.argnames})
+                except PluginError:
+                    raise
+                except Exception as exc:
+                    pm.record_failure(
+                        LoadFailure(impl.plugin_name, dist.name if dist else None, f"{hook_name} raised {type(exc).__name__}: {exc}")
+                    )
+        return registries

@@ -1,0 +1,85 @@
+"""The run directory: manifest.json, events.jsonl, metrics.jsonl, results.jsonl, summary.json, checkpoints/.
+
+JSON-lines files are appended and flushed line by line, so a crash loses at most the work in flight.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel
+
+from econash.errors import ConfigError
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, BaseModel):
+        return value.model_dump(mode="json")
+    return value
+
+
+class RunDirectory:
+    """Writer for one run's directory."""
+
+    MANIFEST = "manifest.json"
+    EVENTS = "events.jsonl"
+    METRICS = "metrics.jsonl"
+    RESULTS = "results.jsonl"
+    SUMMARY = "summary.json"
+    CHECKPOINTS = "checkpoints"
+
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+
+    @classmethod
+    def create(cls, path: Path | None, *, task: str, method: str) -> RunDirectory:
+        if path is None:
+            stamp = time.strftime("%Y%m%d-%H%M%S")
+            path = Path("runs") / f"{stamp}-{task}-{method}"
+            suffix = 1
+            while path.exists():
+                suffix += 1
+                path = Path("runs") / f"{stamp}-{task}-{method}-{suffix}"
+        path = Path(path)
+        if path.exists() and not path.is_dir():
+            raise ConfigError(f"Run directory '{path}' is a file; choose another --run-dir.")
+        if path.is_dir() and (path / cls.MANIFEST).exists():
+            raise ConfigError(
+                f"Run directory '{path}' already holds a run; choose another --run-dir or use `econash resume {path}`."
+            )
+        try:
+            (path / cls.CHECKPOINTS).mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise ConfigError(f"Run directory '{path}' cannot be created ({exc.strerror}); choose another --run-dir.") from None
+        for name in (cls.EVENTS, cls.METRICS, cls.RESULTS):
+            (path / name).touch()
+        return cls(path)
+
+    def write_json(self, name: str, data: Any) -> None:
+        """Write a whole JSON file atomically (write to a temporary file, then rename)."""
+        target = self.path / name
+        tmp = target.with_suffix(target.suffix + ".tmp")
+        tmp.write_text(json.dumps(_jsonable(data), indent=2, sort_keys=False) + "\n", encoding="utf-8")
+        os.replace(tmp, target)
+
+    def append(self, name: str, record: Any) -> None:
+        with open(self.path / name, "a", encoding="utf-8") as handle:
+            handle.write(json.dumps(_jsonable(record), separators=(",", ":")) + "\n")
+            handle.flush()
+
+    def read_jsonl(self, name: str) -> list[dict[str, Any]]:
+        path = self.path / name
+        if not path.exists():
+            return []
+        rows = []
+        for line in path.read_text(encoding="utf-8").splitlines():
+            if line.strip():
+                try:
+                    rows.append(json.loads(line))
+                except json.JSONDecodeError:
+                    break  # a line cut by a crash ends what was written
+        return rows

@@ -1,0 +1,284 @@
+"""Data that crosses a boundary between the core and a plugin, as pydantic models.
+
+Every model forbids unknown fields, so a misspelled key fails where it is written instead of
+being silently ignored.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+SCHEMA_VERSION = 1
+
+
+class StrictModel(BaseModel):
+    """Base for every boundary model: unknown fields are errors."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+# ---------------------------------------------------------------- LLM calls
+
+
+class Message(StrictModel):
+    role: Literal["system", "user", "assistant"]
+    content: str
+
+
+class SamplingParams(StrictModel):
+    """Generation settings for one call. The method chooses them; the backend may clip them."""
+
+    temperature: float = Field(0.7, ge=0.0)
+    top_p: float = Field(1.0, gt=0.0, le=1.0)
+    max_tokens: int = Field(256, gt=0)
+    seed: int | None = None
+    stop: list[str] | None = None
+
+
+class Capabilities(StrictModel):
+    """What a backend's model accepts, so methods can clip their actions to it."""
+
+    temperature_range: tuple[float, float] = (0.0, 2.0)
+    supports_top_p: bool = True
+    supports_seed: bool = False
+    context_length: int | None = None
+    reports_usage: bool = True
+    max_concurrency: int = Field(4, ge=1)
+
+    def clip(self, params: SamplingParams) -> SamplingParams:
+        """Return params that this backend accepts: temperature clipped, unsupported fields dropped."""
+        low, high = self.temperature_range
+        update: dict[str, Any] = {"temperature": min(max(params.temperature, low), high)}
+        if not self.supports_top_p:
+            update["top_p"] = 1.0
+        if not self.supports_seed:
+            update["seed"] = None
+        return params.model_copy(update=update)
+
+
+class Usage(StrictModel):
+    """Token counts of one call or a sum of calls."""
+
+    prompt_tokens: int = Field(0, ge=0)
+    completion_tokens: int = Field(0, ge=0)
+
+    @property
+    def total_tokens(self) -> int:
+        return self.prompt_tokens + self.completion_tokens
+
+    def __add__(self, other: Usage) -> Usage:
+        return Usage(
+            prompt_tokens=self.prompt_tokens + other.prompt_tokens,
+            completion_tokens=self.completion_tokens + other.completion_tokens,
+        )
+
+
+class LLMRequest(StrictModel):
+    """One call to a backend. role and agent are for accounting; draw keeps repeated samples apart."""
+
+    messages: list[Message]
+    sampling: SamplingParams = Field(default_factory=SamplingParams)
+    role: str = "executor"
+    agent: int | None = None
+    draw: int = 0
+
+
+class LLMResult(StrictModel):
+    text: str
+    usage: Usage
+    model: str
+    finish_reason: str | None = None
+    latency_s: float = 0.0
+    cached: bool = False
+
+
+class CallRecord(StrictModel):
+    """What a method did in one call, as it is written to events.jsonl."""
+
+    role: str
+    agent: int | None = None
+    model: str
+    sampling: SamplingParams
+    text: str
+    usage: Usage
+    latency_s: float = 0.0
+    cached: bool = False
+
+
+# ---------------------------------------------------------------- tasks and methods
+
+
+class Problem(StrictModel):
+    """One question of a task with its gold answer (any JSON value the task's grader understands)."""
+
+    id: str
+    question: str
+    gold: Any = None
+    metadata: dict[str, Any] = Field(default_factory=dict)
+
+
+class Score(StrictModel):
+    """A task's verdict on one answer. score is in [0, 1]; correct is None for partial-credit tasks."""
+
+    correct: bool | None = None
+    score: float = Field(0.0, ge=0.0, le=1.0)
+    metrics: dict[str, float] = Field(default_factory=dict)
+
+
+class MethodOutput(StrictModel):
+    """A method's final answer to one problem, with every call it made."""
+
+    text: str
+    calls: list[CallRecord] = Field(default_factory=list)
+    info: dict[str, Any] = Field(default_factory=dict)
+
+    @property
+    def usage(self) -> Usage:
+        total = Usage()
+        for call in self.calls:
+            total = total + call.usage
+        return total
+
+
+class RewardInput(StrictModel):
+    """What a reward plugin sees after one episode. Rewards return one value per executor in [0, 1]."""
+
+    problem: Problem
+    executor_answers: list[str]
+    commitment: str
+    executor_scores: list[float] = Field(default_factory=list)
+    commitment_score: float = 0.0
+
+
+class ClusterLayout(StrictModel):
+    """How a topology groups executors: one list of executor indices per coordinator."""
+
+    clusters: list[list[int]]
+    hierarchical: bool = False
+
+
+# ---------------------------------------------------------------- configuration
+
+
+class GenerationConfig(StrictModel):
+    """Default generation settings for calls a method does not choose itself."""
+
+    temperature: float = Field(0.7, ge=0.0)
+    top_p: float = Field(1.0, gt=0.0, le=1.0)
+    max_tokens: int = Field(256, gt=0)
+    timeout_s: float = Field(120.0, gt=0)
+
+    def sampling(self, **overrides: Any) -> SamplingParams:
+        values = {"temperature": self.temperature, "top_p": self.top_p, "max_tokens": self.max_tokens}
+        values.update(overrides)
+        return SamplingParams(**values)
+
+
+class RunConfig(StrictModel):
+    """Everything that defines a run. Loaded from defaults < --config YAML < ECONASH_* env < flags < -B."""
+
+    backend: str = "local"
+    model: str | None = None
+    base_url: str | None = None
+    task: str = "arith"
+    data: Path | None = None
+    method: str = "cot"
+    topology: str = "single"
+    executors: int = Field(3, ge=1, le=64)
+    train_size: int = Field(32, ge=0)
+    test_size: int = Field(20, ge=1)
+    seed: int = 0
+    run_dir: Path | None = None
+    concurrency: int = Field(4, ge=1, le=256)
+    generation: GenerationConfig = Field(default_factory=GenerationConfig)
+    display: Literal["auto", "rich", "plain", "none"] = "auto"
+    backend_options: dict[str, Any] = Field(default_factory=dict)
+    task_options: dict[str, Any] = Field(default_factory=dict)
+    method_options: dict[str, Any] = Field(default_factory=dict)
+    topology_options: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("backend", "task", "method", "topology")
+    @classmethod
+    def _not_blank(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("must not be empty")
+        return value.strip()
+
+
+# ---------------------------------------------------------------- run records
+
+
+class PluginInfo(StrictModel):
+    name: str
+    distribution: str | None = None
+    version: str | None = None
+    hooks: list[str] = Field(default_factory=list)
+    provides: dict[str, list[str]] = Field(default_factory=dict)
+
+
+class RunManifest(StrictModel):
+    schema_version: int = SCHEMA_VERSION
+    econash_version: str
+    created: str
+    config: dict[str, Any]
+    plugins: list[PluginInfo]
+    seed: int
+    git_sha: str | None = None
+
+
+class TokenTotals(StrictModel):
+    prompt: int = 0
+    completion: int = 0
+    total: int = 0
+    per_question: float = 0.0
+
+    @classmethod
+    def from_usage(cls, usage: Usage, questions: int) -> TokenTotals:
+        return cls(
+            prompt=usage.prompt_tokens,
+            completion=usage.completion_tokens,
+            total=usage.total_tokens,
+            per_question=usage.total_tokens / questions if questions else 0.0,
+        )
+
+
+class EvalTokens(TokenTotals):
+    """Evaluation tokens at the top level, training tokens nested under `train`."""
+
+    train: TokenTotals = Field(default_factory=TokenTotals)
+
+
+class ResultRecord(StrictModel):
+    """One line of results.jsonl: one evaluated question."""
+
+    id: str
+    prediction: Any = None
+    prediction_text: str
+    gold: Any = None
+    correct: bool | None = None
+    score: float
+    metrics: dict[str, float] = Field(default_factory=dict)
+    tokens: int
+    calls: int
+    error: str | None = None
+
+
+class Summary(StrictModel):
+    """summary.json: the headline numbers of a run."""
+
+    task: str
+    method: str
+    backend: str
+    model: str
+    n_train: int
+    n_test: int
+    accuracy: float | None = None
+    metrics: dict[str, float] = Field(default_factory=dict)
+    tokens: EvalTokens
+    llm_calls: int
+    llm_calls_train: int = 0
+    wall_s: float
+    run_dir: Path | None = None

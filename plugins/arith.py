@@ -1,0 +1,131 @@
+"""The `arith` task: seeded arithmetic word problems with exact answers; needs no download."""
+
+from __future__ import annotations
+
+import random
+import re
+from pathlib import Path
+from typing import Any, Callable
+
+from pydantic import Field
+
+from econash.errors import ConfigError
+from econash.hookspecs import hookimpl
+from econash.task import Split, Task
+from econash.types import Problem, Score, StrictModel
+
+NAMES = ["Ana", "Ben", "Chloe", "Dev", "Emma", "Farid", "Grace", "Hugo", "Iris", "Jon"]
+ITEMS = ["apples", "books", "coins", "stickers", "marbles", "pencils", "cards", "shells"]
+
+_NUMBER = r"-?\d[\d,]*(?:\.\d+)?"
+_PATTERNS = [
+    re.compile(r"\\boxed\{\s*(" + _NUMBER + r")\s*\}"),
+    re.compile(r"answer is[:\s]*\$?\s*(" + _NUMBER + r")", re.IGNORECASE),
+    re.compile(r"####\s*\$?\s*(" + _NUMBER + r")"),
+]
+_ANY_NUMBER = re.compile(_NUMBER)
+
+
+def parse_number(token: str) -> float | None:
+    try:
+        return float(token.replace(",", ""))
+    except ValueError:
+        return None
+
+
+def extract_number(text: str) -> float | None:
+    """The final numeric answer: an explicit marker wins (last one), else the last number in the text."""
+    for pattern in _PATTERNS:
+        found = pattern.findall(text)
+        if found:
+            return parse_number(found[-1])
+    numbers = _ANY_NUMBER.findall(text)
+    return parse_number(numbers[-1]) if numbers else None
+
+
+def _level1(rng: random.Random) -> tuple[str, int]:
+    name, item = rng.choice(NAMES), rng.choice(ITEMS)
+    a, b = rng.randint(2, 20), rng.randint(2, 20)
+    if rng.random() < 0.5:
+        return f"{name} has {a} {item} and gets {b} more. How many {item} does {name} have now?", a + b
+    a, b = max(a, b) + rng.randint(1, 9), min(a, b)
+    return f"{name} has {a} {item} and gives away {b}. How many {item} does {name} have left?", a - b
+
+
+def _level2(rng: random.Random) -> tuple[str, int]:
+    name, item = rng.choice(NAMES), rng.choice(ITEMS)
+    a, b, c = rng.randint(10, 60), rng.randint(5, 40), rng.randint(2, 9)
+    if rng.random() < 0.5:
+        return (f"{name} has {a} {item}, buys {b} more, then loses {c}. How many {item} does {name} have?",
+                a + b - c)
+    return (f"{name} buys {c} boxes with {b} {item} in each box and already had {a}. "
+            f"How many {item} does {name} have in total?", a + b * c)
+
+
+def _level3(rng: random.Random) -> tuple[str, int]:
+    name, item = rng.choice(NAMES), rng.choice(ITEMS)
+    per, boxes, friends = rng.randint(3, 12), rng.randint(2, 9), rng.randint(2, 6)
+    total = per * boxes * friends
+    extra = rng.randint(1, 30)
+    return (f"{name} has {boxes} bags with {per * friends} {item} each and finds {extra} more. "
+            f"{name} keeps the {extra} found {item} and shares the rest equally among {friends} friends. "
+            f"How many {item} does each friend get?", total // friends)
+
+
+GENERATORS = {1: _level1, 2: _level2, 3: _level3}
+
+
+class ArithTask(Task):
+    """Seeded arithmetic word problems (levels 1-3) with exact integer answers; no download needed."""
+
+    name = "arith"
+
+    class Options(StrictModel):
+        level: int = Field(1, ge=1, le=3)
+
+    def __init__(self, data: Path | None = None, level: int = 1) -> None:
+        if data is not None:
+            raise ConfigError("The arith task generates its problems and takes no --data; leave --data out.")
+        if level not in GENERATORS:
+            raise ConfigError(f"arith level must be 1, 2 or 3, not {level}.")
+        self.level = level
+
+    def _generate(self, stream: int, seed: int, count: int, exclude: set[str]) -> list[Problem]:
+        rng = random.Random(f"arith:{self.level}:{seed}:{stream}")
+        problems: list[Problem] = []
+        seen = set(exclude)
+        attempts = 0
+        while len(problems) < count:
+            attempts += 1
+            if attempts > count * 50:
+                raise ConfigError(f"arith level {self.level} cannot make {count} distinct problems; ask for fewer.")
+            question, answer = GENERATORS[self.level](rng)
+            if question in seen:
+                continue
+            seen.add(question)
+            problems.append(Problem(id=f"arith-{self.level}-{'test' if stream == 0 else 'train'}-{len(problems)}",
+                                    question=question, gold=answer, metadata={"level": self.level}))
+        return problems
+
+    def load(self, split: Split, size: int | None, seed: int) -> list[Problem]:
+        size = 100 if size is None else size
+        if split == "test":
+            return self._generate(0, seed, size, set())
+        # Train problems never repeat a test question of the same seed.
+        test_questions = {p.question for p in self._generate(0, seed, 1000, set())}
+        return self._generate(1, seed, size, test_questions)
+
+    def answer_format(self, problem: Problem) -> str:
+        return "End with 'The answer is N.' where N is a number."
+
+    def extract_answer(self, text: str, problem: Problem) -> Any | None:
+        return extract_number(text)
+
+    def score(self, answer: Any | None, problem: Problem) -> Score:
+        correct = answer is not None and abs(float(answer) - float(problem.gold)) < 1e-6
+        return Score(correct=correct, score=1.0 if correct else 0.0)
+
+
+@hookimpl
+def register_tasks(register: Callable[..., None]) -> None:
+    register("arith", ArithTask)

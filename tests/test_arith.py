@@ -1,0 +1,57 @@
+"""The offline `arith` task: deterministic, disjoint splits, exact answers, robust extraction."""
+
+from __future__ import annotations
+
+import pytest
+
+from econash.errors import ConfigError
+from econash_plugins.arith import ArithTask, extract_number
+
+
+@pytest.mark.parametrize("level", [1, 2, 3])
+def test_splits_are_seeded_and_disjoint(level):
+    task = ArithTask(level=level)
+    first, again = task.load("test", 30, seed=3), task.load("test", 30, seed=3)
+    assert [p.question for p in first] == [p.question for p in again]
+    other = task.load("test", 30, seed=4)
+    assert [p.question for p in first] != [p.question for p in other]
+    train = task.load("train", 200, seed=3)
+    assert not {p.question for p in first} & {p.question for p in train}
+    assert len({p.id for p in train}) == 200
+    assert all(isinstance(p.gold, int) and p.gold >= 0 for p in first + train)
+
+
+def test_level3_answers_are_exact():
+    for problem in ArithTask(level=3).load("test", 50, seed=0):
+        assert "shares the rest equally" in problem.question and problem.gold > 0
+
+
+@pytest.mark.parametrize("text,expected", [
+    ("So 3 + 4 = 7. The answer is 7.", 7.0),
+    ("The answer is: 1,234", 1234.0),
+    ("We get \\boxed{42} in the end, not 41", 42.0),
+    ("#### 15", 15.0),
+    ("First 12, then 5, so 17", 17.0),
+    ("The answer is -3.", -3.0),
+    ("The answer is $12.50.", 12.5),
+    ("I do not know", None),
+    ("", None),
+])
+def test_extraction(text, expected):
+    assert extract_number(text) == expected
+
+
+def test_unparseable_is_wrong_never_right():
+    task = ArithTask()
+    problem = task.load("test", 1, seed=0)[0]
+    answer, score = task.grade_text("no numbers here", problem)
+    assert answer is None and score.correct is False and score.score == 0.0
+    _, right = task.grade_text(f"The answer is {problem.gold}.", problem)
+    assert right.correct is True
+
+
+def test_arith_refuses_data_and_bad_level():
+    with pytest.raises(ConfigError, match="takes no --data"):
+        ArithTask(data="x")
+    with pytest.raises(ConfigError):
+        ArithTask(level=9)

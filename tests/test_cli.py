@@ -1,0 +1,128 @@
+"""The command line as a user meets it: listings, JSON, runs on the fake backend, and clean errors."""
+
+from __future__ import annotations
+
+import json
+
+from conftest import run_cli
+
+
+def test_plugins_json_is_valid_and_lists_first_party_plugins():
+    result = run_cli("plugins", "--json")
+    assert result.returncode == 0, result.stderr
+    plugins = {p["name"]: p for p in json.loads(result.stdout)}
+    assert plugins["arith"]["provides"] == {"tasks": ["arith"]}
+    assert plugins["arith"]["distribution"] == "econash" and plugins["arith"]["version"]
+    assert "register_tasks" in plugins["arith"]["hooks"]
+    assert plugins["fake"]["provides"] == {"backends": ["fake"]}
+
+
+def test_plugins_text(econash_cli):
+    result = econash_cli(["plugins"])
+    assert result.exit_code == 0
+    assert "arith (econash" in result.output and "tasks: arith" in result.output
+
+
+def test_list_shows_name_plugin_and_first_doc_line(econash_cli):
+    result = econash_cli(["list", "tasks"])
+    assert result.exit_code == 0
+    line = next(line for line in result.output.splitlines() if line.startswith("arith"))
+    assert "Seeded arithmetic word problems" in line
+    backends = econash_cli(["list", "backends", "--json"])
+    names = [row["name"] for row in json.loads(backends.output)]
+    assert {"fake", "local"} <= set(names)
+
+
+def test_list_rejects_unknown_kind():
+    result = run_cli("list", "widgets")
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+
+
+def test_unknown_backend_is_one_sentence_and_nonzero(tmp_path):
+    result = run_cli("run", "--backend", "togther", "--run-dir", str(tmp_path / "r"))
+    assert result.returncode != 0
+    assert "Traceback" not in result.stderr
+    assert result.stderr.strip().count("\n") == 0
+    assert "Unknown backend 'togther'" in result.stderr and "econash list backends" in result.stderr
+    assert not (tmp_path / "r").exists(), "a failed start must not leave a run directory"
+
+
+def test_unknown_config_key_and_bad_value():
+    result = run_cli("run", "-B", "temprature=0.3")
+    assert result.returncode != 0 and "Traceback" not in result.stderr
+    assert "did you mean 'generation.temperature'" in result.stderr
+    bad = run_cli("run", "-B", "generation.top_p=7")
+    assert bad.returncode != 0 and "'generation.top_p'" in bad.stderr and "Traceback" not in bad.stderr
+    flag = run_cli("run", "--executors", "zero")
+    assert flag.returncode == 2 and "Traceback" not in flag.stderr
+
+
+def test_missing_config_file():
+    result = run_cli("run", "--config", "no/such/file.yaml")
+    assert result.returncode != 0 and "does not exist" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_unknown_method_option_names_closest(tmp_path):
+    result = run_cli("run", "--backend", "fake", "--method", "cot", "-B", "method_options.temprature=0.1",
+                     "--run-dir", str(tmp_path / "r"))
+    assert result.returncode != 0 and "Traceback" not in result.stderr
+    assert "method 'cot' option 'temprature'" in result.stderr and "'temperature'" in result.stderr
+
+
+def test_config_command_shows_keys_and_redacts(econash_cli):
+    keys = econash_cli(["config", "--keys"])
+    assert "generation.temperature = 0.7" in keys.output
+    shown = econash_cli(["config", "-B", "backend_options.api_key=sk-live-123"])
+    assert "sk-live-123" not in shown.output and "<redacted>" in shown.output
+
+
+def test_run_on_fake_backend_writes_the_run_directory(tmp_path):
+    run_dir = tmp_path / "run"
+    script_answer = "The answer is 7."
+    result = run_cli("run", "--backend", "fake", "--method", "cot", "--test-size", "4", "--display", "plain",
+                     "--run-dir", str(run_dir), "-B", f"backend_options.script={json.dumps([script_answer] * 4)}",
+                     "-B", "backend_options.api_key=sk-should-not-leak")
+    assert result.returncode == 0, result.stderr
+    assert "econash run: cot on arith" in result.stdout
+    for name in ("manifest.json", "events.jsonl", "metrics.jsonl", "results.jsonl", "summary.json"):
+        assert (run_dir / name).exists(), name
+    assert (run_dir / "checkpoints").is_dir()
+    summary = json.loads((run_dir / "summary.json").read_text())
+    for key in ("task", "method", "backend", "model", "n_train", "n_test", "accuracy", "metrics", "tokens",
+                "llm_calls", "wall_s"):
+        assert key in summary, key
+    assert summary["n_test"] == 4 and summary["llm_calls"] == 4
+    assert set(summary["tokens"]) >= {"prompt", "completion", "total", "per_question", "train"}
+    assert summary["tokens"]["completion"] == 4 * 4  # four words per scripted reply
+    results = [json.loads(line) for line in (run_dir / "results.jsonl").read_text().splitlines()]
+    assert len(results) == 4 and {r["id"] for r in results} == {f"arith-1-test-{i}" for i in range(4)}
+    # The fake says 7 every time: the score must match the gold answers exactly.
+    assert summary["accuracy"] == sum(r["gold"] == 7 for r in results) / 4
+    manifest_text = (run_dir / "manifest.json").read_text()
+    assert "sk-should-not-leak" not in manifest_text
+    assert "sk-should-not-leak" not in (run_dir / "events.jsonl").read_text()
+    manifest = json.loads(manifest_text)
+    assert manifest["schema_version"] == 1 and manifest["seed"] == 0
+    assert any(p["name"] == "arith" for p in manifest["plugins"])
+    events = [json.loads(line) for line in (run_dir / "events.jsonl").read_text().splitlines()]
+    assert sum(e["type"] == "llm_call" for e in events) == 4 and sum(e["type"] == "episode" for e in events) == 4
+
+
+def test_run_json_output(tmp_path):
+    result = run_cli("run", "--backend", "fake", "--method", "cot", "--test-size", "2", "--display", "none",
+                     "--run-dir", str(tmp_path / "r"), "--json")
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["n_test"] == 2
+
+
+def test_existing_run_directory_is_not_overwritten(tmp_path):
+    args = ("run", "--backend", "fake", "--method", "cot", "--test-size", "1", "--display", "none",
+            "--run-dir", str(tmp_path / "r"))
+    assert run_cli(*args).returncode == 0
+    again = run_cli(*args)
+    assert again.returncode != 0 and "already holds a run" in again.stderr
+
+
+def test_version():
+    result = run_cli("--version")
+    assert result.returncode == 0 and "econash" in result.stdout
