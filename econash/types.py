@@ -128,21 +128,6 @@ class Score(StrictModel):
     metrics: dict[str, float] = Field(default_factory=dict)
 
 
-class MethodOutput(StrictModel):
-    """A method's final answer to one problem, with every call it made."""
-
-    text: str
-    calls: list[CallRecord] = Field(default_factory=list)
-    info: dict[str, Any] = Field(default_factory=dict)
-
-    @property
-    def usage(self) -> Usage:
-        total = Usage()
-        for call in self.calls:
-            total = total + call.usage
-        return total
-
-
 class RewardInput(StrictModel):
     """What a reward plugin sees after one episode. Rewards return one value per executor in [0, 1]."""
 
