@@ -11,7 +11,7 @@ from typing import Any
 
 import click
 
-from econash.errors import EconashError
+from econash.errors import ConfigError, EconashError
 from econash.plugins import EconashPluginManager, make_plugin_manager
 from econash.registry import KIND_SINGULAR, Registries
 
@@ -57,7 +57,8 @@ def _state(ctx: click.Context) -> AppState:
 
 
 RUN_FLAGS = ("backend", "model", "base_url", "task", "data", "method", "topology", "executors",
-             "train_size", "test_size", "seed", "run_dir", "display")
+             "train_size", "test_size", "seed", "run_dir", "display", "concurrency", "max_connections",
+             "cost_limit", "prices")
 
 
 def run_options(func: Any) -> Any:
@@ -76,6 +77,13 @@ def run_options(func: Any) -> Any:
         click.option("--seed", type=int, help="Seed for data selection, sampling and learning."),
         click.option("--run-dir", type=click.Path(path_type=Path), help="Where to write the run (default runs/...)."),
         click.option("--display", type=click.Choice(["auto", "rich", "plain", "none"]), help="Progress display."),
+        click.option("--concurrency", type=click.IntRange(min=1), help="Episodes in flight at once."),
+        click.option("--max-connections", type=click.IntRange(min=1), help="Concurrent calls per backend endpoint."),
+        click.option("--cost-limit", type=click.FloatRange(min=0, min_open=True),
+                     help="Stop cleanly before spending more than this many dollars (needs --prices)."),
+        click.option("--prices", type=click.Path(path_type=Path),
+                     help="YAML price table: MODEL: {prompt: $/1M tokens, completion: $/1M tokens}."),
+        click.option("--no-cache", is_flag=True, default=None, help="Do not read or write the response cache."),
         click.option("--config", "config_file", type=click.Path(path_type=Path), help="YAML config file."),
         click.option("-B", "overrides", multiple=True, metavar="KEY=VALUE",
                      help="Override any config key, e.g. -B generation.temperature=0.2 (repeatable)."),
@@ -88,7 +96,9 @@ def run_options(func: Any) -> Any:
 def _load_config(kwargs: dict[str, Any]) -> Any:
     from econash.config import load_config
 
-    flags = {name: kwargs.get(name) for name in RUN_FLAGS}
+    flags: dict[str, Any] = {name: kwargs.get(name) for name in RUN_FLAGS}
+    if kwargs.get("no_cache"):
+        flags["cache"] = {"train": False, "eval": False}
     return load_config(config_file=kwargs.get("config_file"), flags=flags, overrides=kwargs.get("overrides", ()))
 
 
@@ -106,7 +116,13 @@ def _print_summary(summary: Any) -> None:
     )
     console = Console(width=None if sys.stdout.isatty() else 120)
     console.print(table)
+    if summary.cost is not None:
+        console.print(f"cost: ${summary.cost:.4f} evaluation, ${summary.cost_train or 0:.4f} training")
     console.print(f"run directory: {summary.run_dir}")
+    if not summary.complete:
+        reason = {"cost_limit": "the cost limit was reached"}.get(summary.stopped_reason or "", "it stopped early")
+        console.print(f"[bold yellow]The run is incomplete because {reason}; `econash resume {summary.run_dir}` "
+                      "continues it (with a higher --cost-limit if needed).[/]")
 
 
 def build_cli(pm: EconashPluginManager | None = None) -> click.Group:
@@ -180,6 +196,64 @@ def build_cli(pm: EconashPluginManager | None = None) -> click.Group:
             click.echo(summary.model_dump_json(indent=2))
         else:
             _print_summary(summary)
+
+    @cli.command()
+    @click.argument("run_dir", type=click.Path(path_type=Path, file_okay=False))
+    @click.option("--cost-limit", type=click.FloatRange(min=0, min_open=True), help="A new cost limit in dollars.")
+    @click.option("--display", type=click.Choice(["auto", "rich", "plain", "none"]), help="Progress display.")
+    @click.option("--json", "as_json", is_flag=True, help="Print summary.json to stdout instead of a table.")
+    @click.pass_context
+    def resume(ctx: click.Context, run_dir: Path, cost_limit: float | None, display: str | None,
+               as_json: bool) -> None:
+        """Finish a killed or stopped run: training from its last checkpoint, evaluation where it stopped."""
+        from econash.runner import resume as resume_run
+
+        if not run_dir.is_dir():
+            raise ConfigError(f"Run directory '{run_dir}' does not exist; give the folder of an econash run.")
+        state = _state(ctx)
+        summary = resume_run(run_dir, updates={"cost_limit": cost_limit, "display": display}, pm=state.pm,
+                             registries=state.registries)
+        if as_json:
+            click.echo(summary.model_dump_json(indent=2))
+        else:
+            _print_summary(summary)
+
+    @cli.group()
+    def cache() -> None:
+        """Inspect or clear the response cache (ECONASH_CACHE_DIR, default ~/.cache/econash)."""
+
+    @cache.command()
+    @click.option("--path", type=click.Path(path_type=Path), help="Cache file (default: the standard location).")
+    @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+    def stats(path: Path | None, as_json: bool) -> None:
+        """Entries and hits per provider and model, and the file size."""
+        from econash.engine.cache import ResponseCache
+
+        store = ResponseCache(path)
+        try:
+            info = store.stats()
+        finally:
+            store.close()
+        if as_json:
+            click.echo(json.dumps(info, indent=2))
+            return
+        click.echo(f"{info['path']}: {info['entries']} entries, {info['bytes'] / 1e6:.2f} MB")
+        for row in info["by_model"]:
+            click.echo(f"  {row['provider']}/{row['model']}: {row['entries']} entries, {row['hits']} hits")
+
+    @cache.command()
+    @click.option("--path", type=click.Path(path_type=Path), help="Cache file (default: the standard location).")
+    @click.option("--backend", "provider", help="Clear only this backend's entries.")
+    def clear(path: Path | None, provider: str | None) -> None:
+        """Delete cached responses (all, or one backend's)."""
+        from econash.engine.cache import ResponseCache
+
+        store = ResponseCache(path)
+        try:
+            removed = store.clear(provider)
+        finally:
+            store.close()
+        click.echo(f"removed {removed} cached responses")
 
     @cli.command(name="config")
     @run_options

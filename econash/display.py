@@ -5,7 +5,10 @@ from __future__ import annotations
 import os
 import sys
 import time
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
+
+if TYPE_CHECKING:  # pragma: no cover
+    from econash.engine.engine import Engine
 
 Mode = Literal["auto", "rich", "plain", "none"]
 
@@ -19,10 +22,12 @@ def resolve_mode(mode: Mode) -> Literal["rich", "plain", "none"]:
 
 
 class Progress:
-    """Counts episodes of one phase and shows accuracy, tokens and calls in flight as they go."""
+    """Episodes done and to go, with accuracy, tokens, cost, calls in flight and retries waiting."""
 
-    def __init__(self, mode: Mode = "auto") -> None:
+    def __init__(self, mode: Mode = "auto", engine: Engine | None = None, plain_every_s: float = 5.0) -> None:
         self.mode = resolve_mode(mode)
+        self.engine = engine
+        self.plain_every_s = plain_every_s
         self._rich: Any = None
         self._task_id: Any = None
         self.phase = ""
@@ -31,13 +36,14 @@ class Progress:
         self.correct = 0
         self.graded = 0
         self.tokens = 0
-        self.in_flight = 0
+        self.episodes_in_flight = 0
         self._last_print = 0.0
 
     def __enter__(self) -> Progress:
         if self.mode == "rich":
             from rich.console import Console
-            from rich.progress import BarColumn, MofNCompleteColumn, Progress as RichProgress, TextColumn, TimeElapsedColumn
+            from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeElapsedColumn
+            from rich.progress import Progress as RichProgress
 
             self._rich = RichProgress(
                 TextColumn("[bold]{task.description}"),
@@ -46,7 +52,7 @@ class Progress:
                 TextColumn("{task.fields[stats]}"),
                 TimeElapsedColumn(),
                 console=Console(stderr=True),
-                transient=False,
+                refresh_per_second=4,
             )
             self._rich.__enter__()
         return self
@@ -56,20 +62,24 @@ class Progress:
             self._rich.__exit__(*exc)
             self._rich = None
 
-    def start_phase(self, phase: str, total: int) -> None:
-        self.phase, self.total = phase, total
-        self.done = self.correct = self.graded = self.tokens = 0
+    def start_phase(self, phase: str, total: int, done: int = 0) -> None:
+        self.phase, self.total, self.done = phase, total, done
+        self.correct = self.graded = self.tokens = 0
         if self._rich is not None:
-            self._task_id = self._rich.add_task(phase, total=total, stats="")
+            self._task_id = self._rich.add_task(phase, total=total, completed=done, stats="")
         elif self.mode == "plain":
-            print(f"econash: {phase}: {total} episodes", file=sys.stderr, flush=True)
+            resumed = f" ({done} already done)" if done else ""
+            print(f"econash: {phase}: {total} episodes{resumed}", file=sys.stderr, flush=True)
 
     def started(self) -> None:
-        self.in_flight += 1
+        self.episodes_in_flight += 1
         self._refresh(force=False)
 
+    def abandoned(self) -> None:
+        self.episodes_in_flight -= 1
+
     def finished(self, correct: bool | None, tokens: int) -> None:
-        self.in_flight -= 1
+        self.episodes_in_flight -= 1
         self.done += 1
         self.tokens += tokens
         if correct is not None:
@@ -78,14 +88,23 @@ class Progress:
         self._refresh(force=self.done == self.total)
 
     def stats(self) -> str:
-        acc = f"acc {self.correct / self.graded:.2f}  " if self.graded else ""
-        return f"{acc}tokens {self.tokens}  in flight {self.in_flight}"
+        parts = []
+        if self.graded:
+            parts.append(f"acc {self.correct / self.graded:.2f}")
+        parts.append(f"tokens {self.tokens}")
+        if self.engine is not None:
+            if self.engine.cost_limit is not None or self.engine.spent:
+                parts.append(f"cost ${self.engine.spent:.4f}")
+            parts.append(f"calls in flight {self.engine.stats.in_flight}")
+            if self.engine.stats.retry_waiting or self.engine.stats.retries:
+                parts.append(f"retries {self.engine.stats.retries} ({self.engine.stats.retry_waiting} waiting)")
+        return "  ".join(parts)
 
     def _refresh(self, force: bool) -> None:
         if self._rich is not None and self._task_id is not None:
             self._rich.update(self._task_id, completed=self.done, stats=self.stats())
         elif self.mode == "plain" and self.done:
             now = time.monotonic()
-            if force or now - self._last_print >= 5.0:
+            if force or now - self._last_print >= self.plain_every_s:
                 self._last_print = now
                 print(f"econash: {self.phase} {self.done}/{self.total}  {self.stats()}", file=sys.stderr, flush=True)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from typing import TYPE_CHECKING, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from econash.types import Problem
 
@@ -16,18 +16,43 @@ class Method(ABC):
 
     Every call goes through ``episode.call`` so tokens, calls and events are counted the same way
     for every method.
+
+    Methods that learn set ``learns = True``. The core's training loop (econash.loop) then runs
+    ``train_episode`` on the train split, ``update_interval`` episodes at a time (concurrently),
+    calls ``update`` between batches, checkpoints ``state_dict`` and stops early when
+    ``should_stop`` says so. ``load_state_dict`` must restore the method exactly, RNG included,
+    so a resumed run continues as if it had never stopped.
     """
 
     name: ClassVar[str] = "method"
-    #: methods that learn get ``train`` called on the train split before evaluation
     learns: ClassVar[bool] = False
+    #: train episodes between learner updates
+    update_interval: int = 1
 
     async def setup(self, run: RunContext) -> None:
         """Prepare for a run (build networks, read the backend's capabilities)."""
 
-    async def train(self, problems: list[Problem], run: RunContext) -> None:
-        """Learn from the train split. Only called when ``learns`` is true."""
-
     @abstractmethod
     async def solve(self, problem: Problem, episode: EpisodeContext) -> str:
-        """Answer one problem; return the final answer text."""
+        """Answer one problem greedily (evaluation); return the final answer text."""
+
+    async def train_episode(self, problem: Problem, episode: EpisodeContext) -> dict[str, Any]:
+        """Play one training episode and store what the learner needs; return a JSON-able record."""
+        text = await self.solve(problem, episode)
+        _, score = episode.task.grade_text(text, problem)
+        return {"score": score.score}
+
+    def update(self) -> dict[str, float] | None:
+        """One learner update between batches; return its metrics, or None when nothing was learned."""
+        return None
+
+    def should_stop(self) -> bool:
+        """Early stopping: True ends training before the train split is used up."""
+        return False
+
+    def state_dict(self) -> dict[str, Any]:
+        """Everything needed to continue exactly: parameters, optimiser, buffers, RNG states."""
+        return {}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore what ``state_dict`` returned."""

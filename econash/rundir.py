@@ -83,3 +83,30 @@ class RunDirectory:
                 except json.JSONDecodeError:
                     break  # a line cut by a crash ends what was written
         return rows
+
+
+def repair_jsonl(path: Path) -> int:
+    """Cut a JSON-lines file after its last complete, parseable line (a crash can leave half a line).
+
+    Returns the number of bytes removed.
+    """
+    if not path.exists():
+        return 0
+    data = path.read_bytes()
+    keep = 0
+    position = 0
+    for line in data.splitlines(keepends=True):
+        position += len(line)
+        if not line.endswith(b"\n"):
+            break
+        stripped = line.strip()
+        if stripped:
+            try:
+                json.loads(stripped)
+            except ValueError:
+                break
+        keep = position
+    if keep < len(data):
+        with open(path, "r+b") as handle:
+            handle.truncate(keep)
+    return len(data) - keep

@@ -1,8 +1,9 @@
-"""Run a method on a task: train (for methods that learn), evaluate, and write the run directory."""
+"""Compose a run from plugins, drive the loops, write the run directory, and resume killed runs."""
 
 from __future__ import annotations
 
 import asyncio
+import json
 import subprocess
 import sys
 import time
@@ -10,28 +11,37 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from pydantic import ValidationError
+
 from econash.backend import Backend
-from econash.config import redact
+from econash.config import redact, validation_message
 from econash.display import Progress
+from econash.engine.cache import ResponseCache
 from econash.engine.context import RunContext
-from econash.errors import EconashError
+from econash.engine.engine import Engine
+from econash.engine.ledger import Ledger, PriceTable
+from econash.errors import ConfigError, EconashError
+from econash.loop import Checkpointer, TrainState, evaluate_loop, train_loop
 from econash.method import Method
 from econash.plugins import EconashPluginManager, make_plugin_manager
 from econash.registry import Registries
-from econash.rundir import RunDirectory
+from econash.rundir import RunDirectory, repair_jsonl
 from econash.task import Task
 from econash.types import (
     CallRecord,
     EvalTokens,
     PluginInfo,
     Problem,
-    ResultRecord,
+    RoleUsage,
     RunConfig,
     RunManifest,
     Score,
     Summary,
     TokenTotals,
+    Usage,
 )
+
+REDACTED = "<redacted>"
 
 
 def econash_version() -> str:
@@ -43,16 +53,11 @@ def econash_version() -> str:
 def git_sha() -> str | None:
     """The commit of the econash checkout, when running from one."""
     try:
-        out = subprocess.run(
-            ["git", "rev-parse", "HEAD"],
-            cwd=Path(__file__).resolve().parent,
-            capture_output=True,
-            text=True,
-            timeout=5,
-        )
+        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=Path(__file__).resolve().parent,
+                             capture_output=True, text=True, timeout=5)
     except (OSError, subprocess.SubprocessError):
         return None
-    return out.stdout.strip() or None if out.returncode == 0 else None
+    return (out.stdout.strip() or None) if out.returncode == 0 else None
 
 
 def plugin_infos(pm: EconashPluginManager, registries: Registries | None = None) -> list[PluginInfo]:
@@ -61,15 +66,8 @@ def plugin_infos(pm: EconashPluginManager, registries: Registries | None = None)
     for name, plugin in sorted(pm.list_name_plugin(), key=lambda item: item[0]):
         dist = pm.distribution_of(name)
         hooks = sorted(caller.name for caller in pm.get_hookcallers(plugin) or [])
-        infos.append(
-            PluginInfo(
-                name=name,
-                distribution=dist.name if dist else None,
-                version=dist.version if dist else None,
-                hooks=hooks,
-                provides=provided.get(name, {}),
-            )
-        )
+        infos.append(PluginInfo(name=name, distribution=dist.name if dist else None,
+                                version=dist.version if dist else None, hooks=hooks, provides=provided.get(name, {})))
     return infos
 
 
@@ -86,152 +84,232 @@ class Components:
         task = registries.tasks.create(config.task, config.task_options, data=config.data)
         method = registries.methods.create(config.method, config.method_options)
         registries.topologies.get(config.topology)  # fail early on an unknown topology
-        backend = registries.backends.create(
-            config.backend, config.backend_options, model=config.model, base_url=config.base_url
-        )
+        backend = registries.backends.create(config.backend, config.backend_options, model=config.model,
+                                             base_url=config.base_url)
         return cls(backend=backend, task=task, method=method)
 
 
-async def _evaluate(
-    problems: list[Problem],
-    components: Components,
-    run: RunContext,
-    rundir: RunDirectory,
-    pm: EconashPluginManager,
-    progress: Progress,
-    concurrency: int,
-) -> list[Score]:
-    scores: list[Score | None] = [None] * len(problems)
-    limit = asyncio.Semaphore(concurrency)
-    progress.start_phase("eval", len(problems))
-
-    async def one(index: int, problem: Problem) -> None:
-        async with limit:
-            progress.started()
-            episode = run.episode("eval")
-            error = None
-            try:
-                text = await components.method.solve(problem, episode)
-            except EconashError:
-                raise
-            except Exception as exc:  # a failed episode is recorded as failed, never silently scored
-                text, error = "", f"{type(exc).__name__}: {exc}"
-            if error is None:
-                answer, score = components.task.grade_text(text, problem)
-            else:
-                answer, score = None, Score(correct=False, score=0.0)
-            scores[index] = score
-            usage = episode.usage
-            record = ResultRecord(
-                id=problem.id,
-                prediction=answer,
-                prediction_text=text,
-                gold=problem.gold,
-                correct=score.correct,
-                score=score.score,
-                metrics=score.metrics,
-                tokens=usage.total_tokens,
-                calls=len(episode.calls),
-                error=error,
-            )
-            rundir.append(RunDirectory.RESULTS, record)
-            event = {"type": "episode", "phase": "eval", "index": index, "id": problem.id, "tokens": usage.total_tokens,
-                     "calls": len(episode.calls), "correct": score.correct, "error": error}
-            rundir.append(RunDirectory.EVENTS, event)
-            pm.notify("on_episode_end", phase="eval", index=index, record=record.model_dump(mode="json"))
-            progress.finished(score.correct, usage.total_tokens)
-
-    await asyncio.gather(*(one(i, p) for i, p in enumerate(problems)))
-    return [s for s in scores if s is not None]
+def load_prices(config: RunConfig, backend: Backend) -> PriceTable | None:
+    prices = PriceTable.load(config.prices) if config.prices is not None else None
+    if config.cost_limit is not None:
+        if prices is None:
+            raise ConfigError("--cost-limit needs a price table; pass --prices FILE with dollars per million tokens.")
+        if prices.price(backend.model) is None:
+            raise ConfigError(f"The price table '{config.prices}' has no entry for model '{backend.model}'; add one "
+                              "so --cost-limit can be enforced.")
+    return prices
 
 
-async def run_async(
-    config: RunConfig,
-    *,
-    pm: EconashPluginManager | None = None,
-    registries: Registries | None = None,
-    components: Components | None = None,
-) -> Summary:
+def load_problems(config: RunConfig, components: Components) -> tuple[list[Problem], list[Problem]]:
+    task, method = components.task, components.method
+    train = task.load("train", config.train_size, config.seed) if method.learns and config.train_size else []
+    test = task.load("test", config.test_size, config.seed)
+    return train, test
+
+
+def _unique_rows(rundir: RunDirectory) -> list[dict[str, Any]]:
+    seen: set[str] = set()
+    rows = []
+    for row in rundir.read_jsonl(RunDirectory.RESULTS):
+        if row.get("id") not in seen:
+            seen.add(row["id"])
+            rows.append(row)
+    return rows
+
+
+def build_summary(config: RunConfig, components: Components, rundir: RunDirectory, engine: Engine,
+                  n_train: int, test_problems: list[Problem], wall_s: float) -> Summary:
+    """The summary from results.jsonl (so resumed runs count every question once) and the train ledger."""
+    wanted = {p.id for p in test_problems}
+    rows = [row for row in _unique_rows(rundir) if row["id"] in wanted]
+    task = components.task
+    metrics = task.aggregate([Score(correct=r["correct"], score=r["score"], metrics=r.get("metrics", {})) for r in rows])
+    failed = sum(1 for row in rows if row.get("error"))
+    if failed:
+        metrics["failed_episodes"] = float(failed)
+    usage = Usage(prompt_tokens=sum(r.get("prompt_tokens", 0) for r in rows),
+                  completion_tokens=sum(r.get("completion_tokens", 0) for r in rows))
+    by_role: dict[str, RoleUsage] = {}
+    for row in rows:
+        for role, counts in row.get("by_role", {}).items():
+            by_role.setdefault(role, RoleUsage()).add(
+                Usage(prompt_tokens=counts["prompt"], completion_tokens=counts["completion"]), counts["calls"])
+    train = engine.ledger("train")
+    priced = engine.prices is not None
+    complete = len(rows) == len(test_problems) and engine.stopped is None
+    return Summary(
+        task=config.task,
+        method=config.method,
+        backend=config.backend,
+        model=components.backend.model,
+        n_train=n_train,
+        n_test=len(rows),
+        accuracy=metrics.get("accuracy", metrics.get(task.headline_metric)),
+        metrics=metrics,
+        tokens=EvalTokens(**TokenTotals.from_usage(usage, len(rows)).model_dump(),
+                          train=TokenTotals.from_usage(train.usage, n_train)),
+        llm_calls=sum(r.get("calls", 0) for r in rows),
+        llm_calls_train=train.calls,
+        by_role=by_role,
+        cost=sum(r.get("cost") or 0.0 for r in rows) if priced else None,
+        cost_train=train.cost if priced else None,
+        cached_calls=sum(r.get("cached_calls", 0) for r in rows),
+        retries=sum(r.get("retries", 0) for r in rows) + train.retries,
+        complete=complete,
+        stopped_reason=engine.stopped,
+        wall_s=round(wall_s, 3),
+        run_dir=rundir.path,
+    )
+
+
+async def _execute(config: RunConfig, components: Components, pm: EconashPluginManager, registries: Registries,
+                   rundir: RunDirectory, prices: PriceTable | None, train_problems: list[Problem],
+                   test_problems: list[Problem], *, resuming: bool) -> Summary:
+    task, method, backend = components.task, components.method, components.backend
+
+    def emit(event: dict[str, Any]) -> None:
+        rundir.append(RunDirectory.EVENTS, event)
+
+    def on_call(call: CallRecord, phase: str) -> None:
+        emit({"type": "llm_call", "phase": phase, **call.model_dump(mode="json")})
+        pm.notify("on_llm_call", call=call)
+
+    phases = {phase for phase, on in (("train", config.cache.train), ("eval", config.cache.eval)) if on}
+    engine = Engine(retry=config.retry, timeout_s=config.generation.timeout_s,
+                    cache=ResponseCache(config.cache.path) if phases else None, cache_phases=frozenset(phases),
+                    prices=prices, cost_limit=config.cost_limit, max_connections=config.max_connections,
+                    emit=emit, on_call=on_call)
+    run = RunContext(backend=backend, task=task, generation=config.generation, engine=engine,
+                     executors=config.executors, seed=config.seed,
+                     extras={"run_dir": rundir.path, "config": config, "plugin_manager": pm, "registries": registries})
+    checkpointer = Checkpointer(rundir, pm)
+    state = TrainState()
+    started = time.perf_counter()
+    try:
+        with Progress(config.display, engine=engine) as progress:
+            await method.setup(run)
+            if resuming and method.learns:
+                state = _restore_training(method, engine, rundir, checkpointer)
+            if train_problems and not state.done:
+                await train_loop(train_problems, method, run, rundir, pm, progress, concurrency=config.concurrency,
+                                 checkpoint_every=config.checkpoint_every, state=state, checkpointer=checkpointer)
+            if not engine.stopped:
+                done_ids = {row["id"] for row in _unique_rows(rundir)}
+                await evaluate_loop(test_problems, method, run, rundir, pm, progress, concurrency=config.concurrency,
+                                    done_ids=done_ids)
+    except EconashError as exc:
+        emit({"type": "abort", "error": str(exc)})
+        raise
+    finally:
+        await backend.aclose()
+        if engine.cache is not None:
+            engine.cache.close()
+    summary = build_summary(config, components, rundir, engine, state.episodes_done, test_problems,
+                            time.perf_counter() - started)
+    rundir.write_json(RunDirectory.SUMMARY, summary)
+    if summary.complete:
+        pm.notify("on_run_end", summary=summary, run_dir=rundir.path)
+    return summary
+
+
+def _restore_training(method: Method, engine: Engine, rundir: RunDirectory, checkpointer: Checkpointer) -> TrainState:
+    """Load the latest checkpoint; cut metrics.jsonl back to it so no update is counted twice."""
+    latest = checkpointer.latest()
+    if latest is None:
+        state, keep = TrainState(), 0
+    else:
+        payload = Checkpointer.load(latest)
+        method.load_state_dict(payload["method"])
+        engine.ledgers["train"] = Ledger.from_dict(payload["ledger"])
+        state = TrainState(**payload["train_state"])
+        keep = state.updates
+    rows = [row for row in rundir.read_jsonl(RunDirectory.METRICS) if row.get("step", 0) <= keep]
+    (rundir.path / RunDirectory.METRICS).write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    rundir.append(RunDirectory.EVENTS, {"type": "resume", "checkpoint": latest.name if latest else None,
+                                        "train_episodes_done": state.episodes_done, "updates": state.updates})
+    return state
+
+
+async def run_async(config: RunConfig, *, pm: EconashPluginManager | None = None,
+                    registries: Registries | None = None, components: Components | None = None) -> Summary:
     """Train (if the method learns) and evaluate; write the run directory; return the summary."""
     pm = pm or make_plugin_manager()
     registries = registries or Registries.from_plugin_manager(pm)
     components = components or Components.build(config, registries)
-    task, method, backend = components.task, components.method, components.backend
-
+    prices = load_prices(config, components.backend)
     # Load data before creating the run directory so a missing file leaves nothing behind.
-    train_problems = task.load("train", config.train_size, config.seed) if method.learns and config.train_size else []
-    test_problems = task.load("test", config.test_size, config.seed)
-
+    train_problems, test_problems = load_problems(config, components)
     rundir = RunDirectory.create(config.run_dir, task=config.task, method=config.method)
-    manifest = RunManifest(
-        econash_version=econash_version(),
-        created=time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-        config=redact(config.model_dump(mode="json")),
-        plugins=plugin_infos(pm, registries),
-        seed=config.seed,
-        git_sha=git_sha(),
-    )
+    config = config.model_copy(update={"run_dir": rundir.path})
+    manifest = RunManifest(econash_version=econash_version(), created=time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+                           config=redact(config.model_dump(mode="json")), plugins=plugin_infos(pm, registries),
+                           seed=config.seed, git_sha=git_sha())
     rundir.write_json(RunDirectory.MANIFEST, manifest)
     pm.notify("on_run_start", config=config, run_dir=rundir.path)
+    return await _execute(config, components, pm, registries, rundir, prices, train_problems, test_problems,
+                          resuming=False)
 
-    def on_call(call: CallRecord, phase: str) -> None:
-        rundir.append(RunDirectory.EVENTS, {"type": "llm_call", "phase": phase, **call.model_dump(mode="json")})
-        pm.notify("on_llm_call", call=call)
 
-    run = RunContext(
-        backend=backend,
-        task=task,
-        generation=config.generation,
-        executors=config.executors,
-        seed=config.seed,
-        on_call=on_call,
-        extras={"run_dir": rundir.path, "config": config, "plugin_manager": pm, "registries": registries},
-    )
-    started = time.perf_counter()
+def _drop_redacted(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _drop_redacted(v) for k, v in value.items() if v != REDACTED}
+    return value
+
+
+def read_run_config(run_dir: Path, updates: dict[str, Any] | None = None) -> RunConfig:
+    """The resolved config of an existing run; secrets were redacted, so they come from the environment."""
+    manifest_path = Path(run_dir) / RunDirectory.MANIFEST
+    if not manifest_path.exists():
+        raise ConfigError(f"'{run_dir}' is not an econash run directory (it has no manifest.json).")
     try:
-        with Progress(config.display) as progress:
-            await method.setup(run)
-            if train_problems:
-                await method.train(train_problems, run)
-            scores = await _evaluate(
-                test_problems, components, run, rundir, pm, progress, config.concurrency
-            )
-    finally:
-        await backend.aclose()
-    wall = time.perf_counter() - started
-    train_ledger, eval_ledger = run.ledger("train"), run.ledger("eval")
+        manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError:
+        raise ConfigError(f"'{manifest_path}' is not valid JSON; the run directory is damaged.") from None
+    data = _drop_redacted(manifest.get("config", {}))
+    data.update({k: v for k, v in (updates or {}).items() if v is not None})
+    data["run_dir"] = str(run_dir)
+    try:
+        return RunConfig.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(validation_message(exc)) from None
 
-    metrics = task.aggregate(scores)
-    failed = sum(1 for row in rundir.read_jsonl(RunDirectory.RESULTS) if row.get("error"))
-    if failed:
-        metrics["failed_episodes"] = float(failed)
-    summary = Summary(
-        task=config.task,
-        method=config.method,
-        backend=config.backend,
-        model=backend.model,
-        n_train=len(train_problems),
-        n_test=len(test_problems),
-        accuracy=metrics.get("accuracy", metrics.get(task.headline_metric)),
-        metrics=metrics,
-        tokens=EvalTokens(
-            **TokenTotals.from_usage(eval_ledger.usage, len(test_problems)).model_dump(),
-            train=TokenTotals.from_usage(train_ledger.usage, len(train_problems)),
-        ),
-        llm_calls=eval_ledger.calls,
-        llm_calls_train=train_ledger.calls,
-        wall_s=round(wall, 3),
-        run_dir=rundir.path,
-    )
-    rundir.write_json(RunDirectory.SUMMARY, summary)
-    pm.notify("on_run_end", summary=summary, run_dir=rundir.path)
-    return summary
+
+async def resume_async(run_dir: Path, *, updates: dict[str, Any] | None = None,
+                       pm: EconashPluginManager | None = None, registries: Registries | None = None,
+                       components: Components | None = None) -> Summary:
+    """Finish a run that was killed or stopped: training from its last checkpoint, evaluation from
+    the first question without a line in results.jsonl."""
+    config = read_run_config(run_dir, updates)
+    rundir = RunDirectory(Path(run_dir))
+    summary_path = rundir.path / RunDirectory.SUMMARY
+    if summary_path.exists():
+        previous = Summary.model_validate_json(summary_path.read_text(encoding="utf-8"))
+        if previous.complete:
+            return previous
+    for name in (RunDirectory.EVENTS, RunDirectory.METRICS, RunDirectory.RESULTS):
+        repair_jsonl(rundir.path / name)
+    pm = pm or make_plugin_manager()
+    registries = registries or Registries.from_plugin_manager(pm)
+    components = components or Components.build(config, registries)
+    prices = load_prices(config, components.backend)
+    train_problems, test_problems = load_problems(config, components)
+    return await _execute(config, components, pm, registries, rundir, prices, train_problems, test_problems,
+                          resuming=True)
 
 
 def run(config: RunConfig, **kwargs: Any) -> Summary:
     """Synchronous wrapper of :func:`run_async` for scripts and the CLI."""
+    return _sync(run_async(config, **kwargs))
+
+
+def resume(run_dir: Path, **kwargs: Any) -> Summary:
+    """Synchronous wrapper of :func:`resume_async`."""
+    return _sync(resume_async(run_dir, **kwargs))
+
+
+def _sync(coroutine: Any) -> Summary:
     try:
-        return asyncio.run(run_async(config, **kwargs))
+        return asyncio.run(coroutine)
     except KeyboardInterrupt:
-        print("econash: interrupted; results written so far are kept in the run directory.", file=sys.stderr)
+        print("econash: interrupted; finished work is kept: `econash resume RUN_DIR` continues it.", file=sys.stderr)
         raise

@@ -106,6 +106,7 @@ class CallRecord(StrictModel):
     usage: Usage
     latency_s: float = 0.0
     cached: bool = False
+    retries: int = 0
 
 
 # ---------------------------------------------------------------- tasks and methods
@@ -162,6 +163,23 @@ class GenerationConfig(StrictModel):
         return SamplingParams(**values)
 
 
+class RetryConfig(StrictModel):
+    """Bounded exponential backoff with jitter for transient errors and rate limits."""
+
+    max_attempts: int = Field(6, ge=1, le=50)
+    initial_wait_s: float = Field(1.0, ge=0.0)
+    max_wait_s: float = Field(60.0, ge=0.0)
+    jitter_s: float = Field(1.0, ge=0.0)
+
+
+class CacheConfig(StrictModel):
+    """The SQLite response cache: off while training (exploration needs fresh samples), on for evaluation."""
+
+    train: bool = False
+    eval: bool = True
+    path: Path | None = None
+
+
 class RunConfig(StrictModel):
     """Everything that defines a run. Loaded from defaults < --config YAML < ECONASH_* env < flags < -B."""
 
@@ -178,7 +196,13 @@ class RunConfig(StrictModel):
     seed: int = 0
     run_dir: Path | None = None
     concurrency: int = Field(4, ge=1, le=256)
+    max_connections: int | None = Field(None, ge=1, le=1024)
     generation: GenerationConfig = Field(default_factory=GenerationConfig)
+    retry: RetryConfig = Field(default_factory=RetryConfig)
+    cache: CacheConfig = Field(default_factory=CacheConfig)
+    cost_limit: float | None = Field(None, gt=0.0)
+    prices: Path | None = None
+    checkpoint_every: int = Field(1, ge=1)
     display: Literal["auto", "rich", "plain", "none"] = "auto"
     backend_options: dict[str, Any] = Field(default_factory=dict)
     task_options: dict[str, Any] = Field(default_factory=dict)
@@ -236,6 +260,19 @@ class EvalTokens(TokenTotals):
     train: TokenTotals = Field(default_factory=TokenTotals)
 
 
+class RoleUsage(StrictModel):
+    """Tokens and calls of one role (coordinator, executor, ...)."""
+
+    prompt: int = 0
+    completion: int = 0
+    calls: int = 0
+
+    def add(self, usage: Usage, calls: int = 1) -> None:
+        self.prompt += usage.prompt_tokens
+        self.completion += usage.completion_tokens
+        self.calls += calls
+
+
 class ResultRecord(StrictModel):
     """One line of results.jsonl: one evaluated question."""
 
@@ -247,7 +284,13 @@ class ResultRecord(StrictModel):
     score: float
     metrics: dict[str, float] = Field(default_factory=dict)
     tokens: int
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
     calls: int
+    cached_calls: int = 0
+    retries: int = 0
+    cost: float | None = None
+    by_role: dict[str, RoleUsage] = Field(default_factory=dict)
     error: str | None = None
 
 
@@ -265,5 +308,12 @@ class Summary(StrictModel):
     tokens: EvalTokens
     llm_calls: int
     llm_calls_train: int = 0
+    by_role: dict[str, RoleUsage] = Field(default_factory=dict)
+    cost: float | None = None
+    cost_train: float | None = None
+    cached_calls: int = 0
+    retries: int = 0
+    complete: bool = True
+    stopped_reason: str | None = None
     wall_s: float
     run_dir: Path | None = None

@@ -27,3 +27,16 @@ def run_cli(*args: str, env: dict[str, str] | None = None, cwd: Path | None = No
 @pytest.fixture
 def cli_subprocess():
     return run_cli
+
+
+@pytest.fixture(autouse=True, scope="session")
+def isolated_cache_dir(tmp_path_factory):
+    """Every test (and the CLI subprocesses it starts) uses a throwaway response cache."""
+    path = tmp_path_factory.mktemp("econash-cache")
+    previous = os.environ.get("ECONASH_CACHE_DIR")
+    os.environ["ECONASH_CACHE_DIR"] = str(path)
+    yield path
+    if previous is None:
+        os.environ.pop("ECONASH_CACHE_DIR", None)
+    else:
+        os.environ["ECONASH_CACHE_DIR"] = previous

@@ -14,7 +14,7 @@ def test_plugins_json_is_valid_and_lists_first_party_plugins():
     assert plugins["arith"]["provides"] == {"tasks": ["arith"]}
     assert plugins["arith"]["distribution"] == "econash" and plugins["arith"]["version"]
     assert "register_tasks" in plugins["arith"]["hooks"]
-    assert plugins["fake"]["provides"] == {"backends": ["fake"]}
+    assert plugins["fake"]["provides"] == {"backends": ["fake"], "methods": ["fake-learner"]}
 
 
 def test_plugins_text(econash_cli):

@@ -1,34 +1,22 @@
 """What a method sees of a run (RunContext) and of one episode (EpisodeContext).
 
-Every LLM call of a method goes through EpisodeContext.call, which applies the backend's
-capabilities, its concurrency limit and the call timeout, records usage and emits events.
+Every LLM call of a method goes through EpisodeContext.call, so the engine applies the backend's
+capabilities, the cache, the connection limit, retries and the call timeout, and accounts for
+tokens, calls and cost the same way for every method.
 """
 
 from __future__ import annotations
 
-import asyncio
-import time
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any
 
 from econash.backend import Backend
-from econash.errors import BackendError
+from econash.engine.engine import Engine
+from econash.engine.ledger import Ledger
 from econash.types import CallRecord, GenerationConfig, LLMRequest, LLMResult, Message, SamplingParams, Usage
 
 if TYPE_CHECKING:  # pragma: no cover
     from econash.task import Task
-
-
-@dataclass
-class Ledger:
-    """Token and call totals."""
-
-    usage: Usage = field(default_factory=Usage)
-    calls: int = 0
-
-    def add(self, call: CallRecord) -> None:
-        self.usage = self.usage + call.usage
-        self.calls += 1
 
 
 @dataclass
@@ -37,25 +25,17 @@ class RunContext:
 
     backend: Backend
     task: Task
-    generation: GenerationConfig
+    generation: GenerationConfig = field(default_factory=GenerationConfig)
+    engine: Engine = field(default_factory=Engine)
     executors: int = 3
     seed: int = 0
-    on_call: Callable[[CallRecord, str], None] | None = None
     extras: dict[str, Any] = field(default_factory=dict)
-    ledgers: dict[str, Ledger] = field(default_factory=dict)
-    _limits: dict[int, asyncio.Semaphore] = field(default_factory=dict)
-
-    def limit_for(self, backend: Backend) -> asyncio.Semaphore:
-        key = id(backend)
-        if key not in self._limits:
-            self._limits[key] = asyncio.Semaphore(backend.capabilities.max_concurrency)
-        return self._limits[key]
 
     def ledger(self, phase: str) -> Ledger:
-        return self.ledgers.setdefault(phase, Ledger())
+        return self.engine.ledger(phase)
 
-    def episode(self, phase: str = "eval") -> EpisodeContext:
-        return EpisodeContext(run=self, phase=phase)
+    def episode(self, phase: str = "eval", index: int = 0) -> EpisodeContext:
+        return EpisodeContext(run=self, phase=phase, index=index)
 
 
 @dataclass
@@ -64,6 +44,9 @@ class EpisodeContext:
 
     run: RunContext
     phase: str = "eval"
+    #: the episode's position in its phase; learners order what they store by it, so concurrent
+    #: episodes finishing in any order still give the same updates
+    index: int = 0
     calls: list[CallRecord] = field(default_factory=list)
 
     @property
@@ -83,6 +66,7 @@ class EpisodeContext:
         draw: int = 0,
         backend: Backend | None = None,
     ) -> LLMResult:
+        """Make one LLM call. ``draw`` numbers repeated samples of the same prompt (kept apart in the cache)."""
         backend = backend or self.run.backend
         request = LLMRequest(
             messages=[m if isinstance(m, Message) else Message(**m) for m in messages],
@@ -91,30 +75,8 @@ class EpisodeContext:
             agent=agent,
             draw=draw,
         )
-        async with self.run.limit_for(backend):
-            started = time.perf_counter()
-            try:
-                result = await asyncio.wait_for(backend.generate(request), self.run.generation.timeout_s)
-            except asyncio.TimeoutError:
-                raise BackendError(
-                    f"{backend.name} did not answer within {self.run.generation.timeout_s:g} s; "
-                    "raise generation.timeout_s or check the server."
-                ) from None
-            latency = time.perf_counter() - started
-        record = CallRecord(
-            role=role,
-            agent=agent,
-            model=result.model,
-            sampling=request.sampling,
-            text=result.text,
-            usage=result.usage,
-            latency_s=result.latency_s or latency,
-            cached=result.cached,
-        )
+        result, record = await self.run.engine.call(backend, request, phase=self.phase)
         self.calls.append(record)
-        self.run.ledgers.setdefault(self.phase, Ledger()).add(record)
-        if self.run.on_call is not None:
-            self.run.on_call(record, self.phase)
         return result
 
     @property

@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any, Callable, Iterable
 
-from econash.backend import Backend, ErrorKind
+from econash.backend import Backend
 from econash.hookspecs import hookimpl
 from econash.types import Capabilities, LLMRequest, LLMResult, Usage
 
@@ -48,6 +48,11 @@ class FakeBackend(Backend):
             raise ValueError("give the fake backend only one of script, responder or echo")
         self.model = model or "fake-model"
         self.script = list(script) if script is not None else None
+        # Replies depend on the script or responder, so they are part of the cache identity.
+        self._identity: dict[str, Any] = (
+            {"script": [repr(item) for item in self.script]} if self.script is not None
+            else {"responder": id(responder)} if responder is not None else {"echo": True}
+        )
         self.responder = responder
         self.echo = echo or (script is None and responder is None)
         self.latency_s = latency_s
@@ -87,12 +92,17 @@ class FakeBackend(Backend):
             latency_s=self.latency_s,
         )
 
-    def classify_error(self, exc: BaseException) -> tuple[ErrorKind, float | None]:
-        if isinstance(exc, (ConnectionError, TimeoutError)):
-            return ErrorKind.TRANSIENT, None
-        return ErrorKind.FATAL, None
+    def cache_identity(self) -> dict[str, Any]:
+        return self._identity
 
 
 @hookimpl
 def register_backends(register: Callable[..., None]) -> None:
     register("fake", FakeBackend)
+
+
+@hookimpl
+def register_methods(register: Callable[..., None]) -> None:
+    from econash.testing.fake_learner import FakeLearner
+
+    register("fake-learner", FakeLearner)

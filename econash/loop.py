@@ -1,0 +1,235 @@
+"""The training and evaluation loops, with checkpoints that let a killed run resume exactly.
+
+Training runs ``update_interval`` episodes concurrently, then one learner update, then (every
+``checkpoint_every`` updates and at the end) a checkpoint of the method, the train ledger and the
+position in the train split. Evaluation appends one line per finished question to results.jsonl,
+so a resumed evaluation skips exactly the questions already answered.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, Awaitable, Iterable
+
+from econash.display import Progress
+from econash.engine.context import RunContext
+from econash.engine.ledger import CostLimitReached, Ledger
+from econash.errors import EconashError
+from econash.method import Method
+from econash.plugins import EconashPluginManager
+from econash.rundir import RunDirectory
+from econash.types import Problem, ResultRecord, RoleUsage, Score
+
+CHECKPOINT_FORMAT = 1
+
+
+async def run_all(coroutines: Iterable[Awaitable[None]], limit: int) -> None:
+    """Run coroutines at most ``limit`` at a time; the first exception cancels the rest and is raised."""
+    semaphore = asyncio.Semaphore(limit)
+
+    async def bounded(coroutine: Awaitable[None]) -> None:
+        async with semaphore:
+            await coroutine
+
+    tasks = [asyncio.ensure_future(bounded(c)) for c in coroutines]
+    if not tasks:
+        return
+    try:
+        done, pending = await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
+    except asyncio.CancelledError:
+        for task in tasks:
+            task.cancel()
+        raise
+    for task in pending:
+        task.cancel()
+    if pending:
+        await asyncio.gather(*pending, return_exceptions=True)
+    for task in tasks:
+        if task.done() and not task.cancelled() and task.exception() is not None:
+            raise task.exception()
+
+
+@dataclass
+class TrainState:
+    """Where training is: episodes of the train split done, learner updates, finished or not."""
+
+    episodes_done: int = 0
+    updates: int = 0
+    done: bool = False
+    stopped_early: bool = False
+
+
+class Checkpointer:
+    """Writes complete checkpoints atomically into RUN_DIR/checkpoints and finds the latest."""
+
+    def __init__(self, rundir: RunDirectory, pm: EconashPluginManager, keep: int = 3) -> None:
+        self.dir = rundir.path / RunDirectory.CHECKPOINTS
+        self.pm = pm
+        self.keep = keep
+
+    def save(self, method: Method, train_ledger: Ledger, state: TrainState) -> Path:
+        import torch  # checkpoints hold torch tensors of learning methods; imported only when used
+
+        payload = {
+            "format": CHECKPOINT_FORMAT,
+            "train_state": asdict(state),
+            "ledger": train_ledger.to_dict(),
+            "method": method.state_dict(),
+        }
+        path = self.dir / f"ckpt-{state.updates:06d}-{state.episodes_done:06d}.pt"
+        tmp = path.with_suffix(".tmp")
+        torch.save(payload, tmp)
+        with open(tmp, "rb") as handle:
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+        for old in self.all()[: -self.keep]:
+            old.unlink(missing_ok=True)
+        self.pm.notify("on_checkpoint", path=path, step=state.updates)
+        return path
+
+    def all(self) -> list[Path]:
+        return sorted(self.dir.glob("ckpt-*.pt"))
+
+    def latest(self) -> Path | None:
+        found = self.all()
+        return found[-1] if found else None
+
+    @staticmethod
+    def load(path: Path) -> dict[str, Any]:
+        import torch
+
+        payload = torch.load(path, map_location="cpu", weights_only=False)
+        if payload.get("format") != CHECKPOINT_FORMAT:
+            raise EconashError(f"Checkpoint '{path}' has format {payload.get('format')}, not {CHECKPOINT_FORMAT}; "
+                               "it was written by another econash version.")
+        return payload
+
+
+async def train_loop(
+    problems: list[Problem],
+    method: Method,
+    run: RunContext,
+    rundir: RunDirectory,
+    pm: EconashPluginManager,
+    progress: Progress,
+    *,
+    concurrency: int,
+    checkpoint_every: int,
+    state: TrainState,
+    checkpointer: Checkpointer,
+) -> TrainState:
+    """Train from ``state.episodes_done`` to the end of ``problems`` or an early stop."""
+    progress.start_phase("train", len(problems), done=state.episodes_done)
+    interval = max(1, int(method.update_interval))
+    while state.episodes_done < len(problems) and not run.engine.stopped:
+        start = state.episodes_done
+        batch = problems[start : start + interval]
+        records: list[dict[str, Any] | None] = [None] * len(batch)
+
+        async def one(offset: int, problem: Problem) -> None:
+            progress.started()
+            episode = run.episode("train", index=start + offset)
+            try:
+                record = await method.train_episode(problem, episode)
+            except CostLimitReached:
+                progress.abandoned()
+                return
+            except EconashError:
+                raise
+            except Exception as exc:  # recorded as a failed episode; the learner never sees it
+                record = {"error": f"{type(exc).__name__}: {exc}"}
+            records[offset] = {"type": "episode", "phase": "train", "index": start + offset, "id": problem.id,
+                               "tokens": episode.usage.total_tokens, "calls": len(episode.calls), **record}
+            progress.finished(None, episode.usage.total_tokens)
+
+        await run_all((one(k, p) for k, p in enumerate(batch)), concurrency)
+        if run.engine.stopped:
+            break  # the batch is incomplete: the checkpoint before it stays the resume point
+        for record in records:
+            rundir.append(RunDirectory.EVENTS, record)
+            pm.notify("on_episode_end", phase="train", index=record["index"], record=record)
+        state.episodes_done = start + len(batch)
+        metrics = method.update()
+        if metrics is not None:
+            state.updates += 1
+            row = {"step": state.updates, "episodes": state.episodes_done, **metrics}
+            rundir.append(RunDirectory.METRICS, row)
+            pm.notify("on_train_step", step=state.updates, metrics=row)
+        stop = method.should_stop()
+        state.done = stop or state.episodes_done >= len(problems)
+        state.stopped_early = stop and state.episodes_done < len(problems)
+        if state.done or (metrics is not None and state.updates % checkpoint_every == 0):
+            checkpointer.save(method, run.ledger("train"), state)
+        if stop:
+            break
+    return state
+
+
+async def evaluate_loop(
+    problems: list[Problem],
+    method: Method,
+    run: RunContext,
+    rundir: RunDirectory,
+    pm: EconashPluginManager,
+    progress: Progress,
+    *,
+    concurrency: int,
+    done_ids: set[str],
+) -> None:
+    """Evaluate greedily; append one results.jsonl line per question not in ``done_ids``."""
+    todo = [(i, p) for i, p in enumerate(problems) if p.id not in done_ids]
+    progress.start_phase("eval", len(problems), done=len(problems) - len(todo))
+    task = run.task
+
+    async def one(index: int, problem: Problem) -> None:
+        progress.started()
+        episode = run.episode("eval", index=index)
+        error = None
+        try:
+            text = await method.solve(problem, episode)
+        except CostLimitReached:
+            progress.abandoned()
+            return  # not recorded: a resumed run answers it
+        except EconashError:
+            raise
+        except Exception as exc:  # a failed episode is recorded as failed, never silently scored
+            text, error = "", f"{type(exc).__name__}: {exc}"
+        if error is None:
+            answer, score = task.grade_text(text, problem)
+        else:
+            answer, score = None, Score(correct=False, score=0.0)
+        by_role: dict[str, RoleUsage] = {}
+        for call in episode.calls:
+            by_role.setdefault(call.role, RoleUsage()).add(call.usage)
+        usage = episode.usage
+        prices = run.engine.prices
+        costs = [prices.cost(run.backend.model, c.usage) for c in episode.calls if not c.cached] if prices else []
+        record = ResultRecord(
+            id=problem.id,
+            prediction=answer,
+            prediction_text=text,
+            gold=problem.gold,
+            correct=score.correct,
+            score=score.score,
+            metrics=score.metrics,
+            tokens=usage.total_tokens,
+            prompt_tokens=usage.prompt_tokens,
+            completion_tokens=usage.completion_tokens,
+            calls=len(episode.calls),
+            cached_calls=sum(c.cached for c in episode.calls),
+            retries=sum(c.retries for c in episode.calls),
+            cost=sum(c for c in costs if c is not None) if prices else None,
+            by_role=by_role,
+            error=error,
+        )
+        rundir.append(RunDirectory.RESULTS, record)
+        rundir.append(RunDirectory.EVENTS, {"type": "episode", "phase": "eval", "index": index, "id": problem.id,
+                                            "tokens": usage.total_tokens, "calls": len(episode.calls),
+                                            "correct": score.correct, "error": error})
+        pm.notify("on_episode_end", phase="eval", index=index, record=record.model_dump(mode="json"))
+        progress.finished(score.correct, usage.total_tokens)
+
+    await run_all((one(i, p) for i, p in todo), concurrency)

@@ -1,0 +1,138 @@
+"""Resume after kill -9: every evaluation question exactly once, training continued exactly."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+from econash.rundir import repair_jsonl
+
+from conftest import REPO, run_cli
+
+SCRIPT = Path(__file__).with_name("resume_script.py")
+
+
+def lines(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def wait_for(predicate, process: subprocess.Popen, timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert process.poll() is None, "the run finished before it could be killed"
+        assert time.monotonic() < deadline, "timed out waiting for progress"
+        time.sleep(0.01)
+
+
+def kill9(process: subprocess.Popen) -> None:
+    os.kill(process.pid, signal.SIGKILL)
+    process.wait(timeout=30)
+    assert process.returncode == -signal.SIGKILL
+
+
+def test_repair_cuts_a_half_written_line(tmp_path):
+    path = tmp_path / "r.jsonl"
+    path.write_text('{"id": "a"}\n{"id": "b"}\n{"id": "c", "pred')
+    assert repair_jsonl(path) > 0
+    assert path.read_text() == '{"id": "a"}\n{"id": "b"}\n'
+    assert repair_jsonl(path) == 0
+
+
+def test_killed_evaluation_resumes_with_every_question_exactly_once(tmp_path):
+    run_dir = tmp_path / "run"
+    args = [sys.executable, "-m", "econash", "run", "--backend", "fake", "--method", "cot", "--test-size", "16",
+            "--concurrency", "2", "--display", "none", "--no-cache", "--run-dir", str(run_dir),
+            "-B", "backend_options.latency_s=0.15"]
+    process = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=REPO)
+    results = run_dir / "results.jsonl"
+    wait_for(lambda: results.exists() and len(results.read_text().splitlines()) >= 4, process)
+    kill9(process)
+    before = lines(results)
+    assert 4 <= len(before) < 16 and not (run_dir / "summary.json").exists()
+    with open(results, "a") as handle:  # what a kill during a write leaves behind
+        handle.write('{"id": "arith-1-test-15", "predic')
+
+    resumed = run_cli("resume", str(run_dir), "--display", "plain")
+    assert resumed.returncode == 0, resumed.stderr
+    after = lines(results)
+    ids = [row["id"] for row in after]
+    assert sorted(ids) == sorted(f"arith-1-test-{i}" for i in range(16)) and len(ids) == 16
+    assert after[: len(before)] == before  # finished work is kept as it was
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert summary["n_test"] == 16 and summary["llm_calls"] == 16 and summary["complete"] is True
+    assert any(e["type"] == "resume" for e in lines(run_dir / "events.jsonl")) is False  # cot has no training
+    again = run_cli("resume", str(run_dir))
+    assert again.returncode == 0 and len(lines(results)) == 16  # a finished run is left alone
+
+
+def final_state(run_dir: Path) -> dict:
+    checkpoints = sorted((run_dir / "checkpoints").glob("ckpt-*.pt"))
+    return torch.load(checkpoints[-1], weights_only=False)
+
+
+def test_killed_training_resumes_exactly(tmp_path):
+    reference = tmp_path / "reference"
+    subprocess.run([sys.executable, str(SCRIPT), "run", str(reference), "0"], check=True, cwd=REPO, timeout=120)
+
+    run_dir = tmp_path / "killed"
+    process = subprocess.Popen([sys.executable, str(SCRIPT), "run", str(run_dir), "0.1"], cwd=REPO)
+    checkpoints = run_dir / "checkpoints"
+    wait_for(lambda: checkpoints.exists() and len(list(checkpoints.glob("ckpt-*.pt"))) >= 2, process)
+    kill9(process)
+    assert not (run_dir / "summary.json").exists()
+    killed_at = len(lines(run_dir / "metrics.jsonl"))
+    assert 2 <= killed_at < 15, "the kill must land in the middle of training"
+
+    subprocess.run([sys.executable, str(SCRIPT), "resume", str(run_dir), "0"], check=True, cwd=REPO, timeout=120)
+
+    assert lines(run_dir / "metrics.jsonl") == lines(reference / "metrics.jsonl")
+    ours, theirs = final_state(run_dir), final_state(reference)
+    assert ours["method"] == theirs["method"] and ours["train_state"] == theirs["train_state"]
+    assert ours["ledger"]["calls"] == theirs["ledger"]["calls"] == 60
+    s1 = json.loads((run_dir / "summary.json").read_text())
+    s2 = json.loads((reference / "summary.json").read_text())
+    for key in ("accuracy", "n_train", "n_test", "llm_calls", "llm_calls_train", "tokens"):
+        assert s1[key] == s2[key], key
+    assert s2["accuracy"] == 1.0  # the learner found the right temperature
+    resumes = [e for e in lines(run_dir / "events.jsonl") if e["type"] == "resume"]
+    assert len(resumes) == 1 and resumes[0]["updates"] >= 2
+
+
+def test_cost_limit_stops_cleanly_and_resume_finishes(tmp_path):
+    prices = tmp_path / "prices.yaml"
+    prices.write_text("fake-model: {prompt: 1000, completion: 1000}\n")
+    run_dir = tmp_path / "run"
+    # Each call costs about $0.03-0.05 at these prices; $0.2 covers only a few of the 10 questions.
+    first = run_cli("run", "--backend", "fake", "--method", "cot", "--test-size", "10", "--concurrency", "1",
+                    "--display", "none", "--no-cache", "--prices", str(prices), "--cost-limit", "0.2",
+                    "-B", "generation.max_tokens=10", "--run-dir", str(run_dir))
+    assert first.returncode == 0, first.stderr
+    assert "incomplete because the cost limit was reached" in " ".join(first.stdout.split())
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert summary["complete"] is False and summary["stopped_reason"] == "cost_limit"
+    assert 0 < summary["n_test"] < 10 and summary["cost"] <= 0.2
+    resumed = run_cli("resume", str(run_dir), "--cost-limit", "100", "--display", "none")
+    assert resumed.returncode == 0, resumed.stderr
+    done = json.loads((run_dir / "summary.json").read_text())
+    assert done["complete"] is True and done["n_test"] == 10
+    assert len({row["id"] for row in lines(run_dir / "results.jsonl")}) == len(lines(run_dir / "results.jsonl")) == 10
+
+
+def test_cost_limit_without_prices_is_one_sentence(tmp_path):
+    result = run_cli("run", "--backend", "fake", "--cost-limit", "1", "--run-dir", str(tmp_path / "r"))
+    assert result.returncode == 2 and "needs a price table" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_resume_of_something_that_is_not_a_run(tmp_path):
+    result = run_cli("resume", str(tmp_path))
+    assert result.returncode == 2 and "not an econash run directory" in result.stderr
+    missing = run_cli("resume", str(tmp_path / "nope"))
+    assert missing.returncode != 0 and "Traceback" not in missing.stderr
