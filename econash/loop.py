@@ -12,7 +12,7 @@ import asyncio
 import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Awaitable, Iterable
+from typing import Any, Coroutine, Iterable
 
 from econash.display import Progress
 from econash.engine.context import RunContext
@@ -26,13 +26,16 @@ from econash.types import Problem, ResultRecord, RoleUsage, Score
 CHECKPOINT_FORMAT = 1
 
 
-async def run_all(coroutines: Iterable[Awaitable[None]], limit: int) -> None:
+async def run_all(coroutines: Iterable[Coroutine[Any, Any, None]], limit: int) -> None:
     """Run coroutines at most ``limit`` at a time; the first exception cancels the rest and is raised."""
     semaphore = asyncio.Semaphore(limit)
 
-    async def bounded(coroutine: Awaitable[None]) -> None:
-        async with semaphore:
-            await coroutine
+    async def bounded(coroutine: Coroutine[Any, Any, None]) -> None:
+        try:
+            async with semaphore:
+                await coroutine
+        finally:
+            coroutine.close()  # one cancelled before it started is closed, not left un-awaited
 
     tasks = [asyncio.ensure_future(bounded(c)) for c in coroutines]
     if not tasks:
