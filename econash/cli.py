@@ -116,6 +116,10 @@ def _print_summary(summary: Any) -> None:
     )
     console = Console(width=None if sys.stdout.isatty() else 120)
     console.print(table)
+    if summary.n_train:
+        train = summary.tokens.train
+        console.print(f"training: {summary.n_train} episodes, {summary.llm_calls_train} calls, {train.total} tokens "
+                      f"({train.per_question:.1f} per episode)")
     if summary.cost is not None:
         console.print(f"cost: ${summary.cost:.4f} evaluation, ${summary.cost_train or 0:.4f} training")
     console.print(f"run directory: {summary.run_dir}")

@@ -21,7 +21,7 @@ from econash.errors import EconashError
 from econash.method import Method
 from econash.plugins import EconashPluginManager
 from econash.rundir import RunDirectory
-from econash.types import Problem, ResultRecord, RoleUsage, Score
+from econash.types import Problem, ResultRecord, Score
 
 CHECKPOINT_FORMAT = 1
 
@@ -204,9 +204,9 @@ async def evaluate_loop(
             answer, score = task.grade_text(text, problem)
         else:
             answer, score = None, Score(correct=False, score=0.0)
-        by_role: dict[str, RoleUsage] = {}
+        breakdown = Ledger()
         for call in episode.calls:
-            by_role.setdefault(call.role, RoleUsage()).add(call.usage)
+            breakdown.add(call)
         usage = episode.usage
         prices = run.engine.prices
         costs = [prices.cost(run.backend.model, c.usage) for c in episode.calls if not c.cached] if prices else []
@@ -225,7 +225,9 @@ async def evaluate_loop(
             cached_calls=sum(c.cached for c in episode.calls),
             retries=sum(c.retries for c in episode.calls),
             cost=sum(c for c in costs if c is not None) if prices else None,
-            by_role=by_role,
+            by_role=breakdown.by_role,
+            by_agent=breakdown.by_agent,
+            by_model=breakdown.by_model,
             error=error,
         )
         rundir.append(RunDirectory.RESULTS, record)

@@ -129,11 +129,12 @@ def build_summary(config: RunConfig, components: Components, rundir: RunDirector
         metrics["failed_episodes"] = float(failed)
     usage = Usage(prompt_tokens=sum(r.get("prompt_tokens", 0) for r in rows),
                   completion_tokens=sum(r.get("completion_tokens", 0) for r in rows))
-    by_role: dict[str, RoleUsage] = {}
+    breakdown: dict[str, dict[str, RoleUsage]] = {"by_role": {}, "by_agent": {}, "by_model": {}}
     for row in rows:
-        for role, counts in row.get("by_role", {}).items():
-            by_role.setdefault(role, RoleUsage()).add(
-                Usage(prompt_tokens=counts["prompt"], completion_tokens=counts["completion"]), counts["calls"])
+        for table, totals in breakdown.items():
+            for key, counts in row.get(table, {}).items():
+                totals.setdefault(key, RoleUsage()).add(
+                    Usage(prompt_tokens=counts["prompt"], completion_tokens=counts["completion"]), counts["calls"])
     train = engine.ledger("train")
     priced = engine.prices is not None
     complete = len(rows) == len(test_problems) and engine.stopped is None
@@ -150,7 +151,7 @@ def build_summary(config: RunConfig, components: Components, rundir: RunDirector
                           train=TokenTotals.from_usage(train.usage, n_train)),
         llm_calls=sum(r.get("calls", 0) for r in rows),
         llm_calls_train=train.calls,
-        by_role=by_role,
+        **breakdown,
         cost=sum(r.get("cost") or 0.0 for r in rows) if priced else None,
         cost_train=train.cost if priced else None,
         cached_calls=sum(r.get("cached_calls", 0) for r in rows),

@@ -291,6 +291,8 @@ class ResultRecord(StrictModel):
     retries: int = 0
     cost: float | None = None
     by_role: dict[str, RoleUsage] = Field(default_factory=dict)
+    by_agent: dict[str, RoleUsage] = Field(default_factory=dict)
+    by_model: dict[str, RoleUsage] = Field(default_factory=dict)
     error: str | None = None
 
 
@@ -309,6 +311,8 @@ class Summary(StrictModel):
     llm_calls: int
     llm_calls_train: int = 0
     by_role: dict[str, RoleUsage] = Field(default_factory=dict)
+    by_agent: dict[str, RoleUsage] = Field(default_factory=dict)
+    by_model: dict[str, RoleUsage] = Field(default_factory=dict)
     cost: float | None = None
     cost_train: float | None = None
     cached_calls: int = 0

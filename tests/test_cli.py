@@ -126,3 +126,28 @@ def test_existing_run_directory_is_not_overwritten(tmp_path):
 def test_version():
     result = run_cli("--version")
     assert result.returncode == 0 and "econash" in result.stdout
+
+
+def test_plain_progress_and_usage_breakdown(tmp_path):
+    result = run_cli("run", "--backend", "fake", "--method", "cot", "--test-size", "3", "--display", "plain",
+                     "--run-dir", str(tmp_path / "r"), "--no-cache")
+    assert result.returncode == 0, result.stderr
+    assert "econash: eval: 3 episodes" in result.stderr and "econash: eval 3/3" in result.stderr
+    summary = json.loads((tmp_path / "r" / "summary.json").read_text())
+    assert summary["by_role"]["executor"]["calls"] == 3
+    assert summary["by_agent"]["executor:0"]["calls"] == 3 and summary["by_model"]["fake-model"]["calls"] == 3
+    assert summary["by_role"]["executor"]["completion"] == summary["tokens"]["completion"]
+
+
+def test_cache_commands(tmp_path):
+    env = {"ECONASH_CACHE_DIR": str(tmp_path / "cache")}
+    run = run_cli("run", "--backend", "fake", "--method", "cot", "--test-size", "2", "--display", "none",
+                  "--run-dir", str(tmp_path / "r"), env=env)
+    assert run.returncode == 0, run.stderr
+    stats = run_cli("cache", "stats", "--json", env=env)
+    info = json.loads(stats.stdout)
+    assert info["entries"] == 2 and info["by_model"][0]["provider"] == "fake"
+    assert "2 entries" in run_cli("cache", "stats", env=env).stdout
+    cleared = run_cli("cache", "clear", env=env)
+    assert "removed 2 cached responses" in cleared.stdout
+    assert json.loads(run_cli("cache", "stats", "--json", env=env).stdout)["entries"] == 0
