@@ -109,10 +109,16 @@ def _print_summary(summary: Any) -> None:
     table = Table(title=f"econash run: {summary.method} on {summary.task}")
     for column in ("backend", "model", "questions", "accuracy", "tokens/question", "calls", "wall s"):
         table.add_column(column)
+    table.add_column("policy")
     accuracy = "n/a" if summary.accuracy is None else f"{summary.accuracy:.3f}"
+    if summary.untrained is not None:
+        u = summary.untrained
+        table.add_row(summary.backend, summary.model, str(u.n_test), "n/a" if u.accuracy is None else f"{u.accuracy:.3f}",
+                      f"{u.tokens.per_question:.1f}", str(u.llm_calls), "", "untrained")
     table.add_row(
         summary.backend, summary.model, str(summary.n_test), accuracy,
         f"{summary.tokens.per_question:.1f}", str(summary.llm_calls), f"{summary.wall_s:.1f}",
+        "trained" if summary.untrained is not None or summary.n_train else "",
     )
     console = Console(width=None if sys.stdout.isatty() else 120)
     console.print(table)

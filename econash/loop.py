@@ -181,15 +181,17 @@ async def evaluate_loop(
     *,
     concurrency: int,
     done_ids: set[str],
+    phase: str = "eval",
+    results_name: str = RunDirectory.RESULTS,
 ) -> None:
-    """Evaluate greedily; append one results.jsonl line per question not in ``done_ids``."""
+    """Evaluate greedily; append one results line per question not in ``done_ids``."""
     todo = [(i, p) for i, p in enumerate(problems) if p.id not in done_ids]
-    progress.start_phase("eval", len(problems), done=len(problems) - len(todo))
+    progress.start_phase(phase, len(problems), done=len(problems) - len(todo))
     task = run.task
 
     async def one(index: int, problem: Problem) -> None:
         progress.started()
-        episode = run.episode("eval", index=index)
+        episode = run.episode(phase, index=index)
         error = None
         try:
             text = await method.solve(problem, episode)
@@ -230,11 +232,11 @@ async def evaluate_loop(
             by_model=breakdown.by_model,
             error=error,
         )
-        rundir.append(RunDirectory.RESULTS, record)
-        rundir.append(RunDirectory.EVENTS, {"type": "episode", "phase": "eval", "index": index, "id": problem.id,
+        rundir.append(results_name, record)
+        rundir.append(RunDirectory.EVENTS, {"type": "episode", "phase": phase, "index": index, "id": problem.id,
                                             "tokens": usage.total_tokens, "calls": len(episode.calls),
                                             "correct": score.correct, "error": error})
-        pm.notify("on_episode_end", phase="eval", index=index, record=record.model_dump(mode="json"))
+        pm.notify("on_episode_end", phase=phase, index=index, record=record.model_dump(mode="json"))
         progress.finished(score.correct, usage.total_tokens)
 
     await run_all((one(i, p) for i, p in todo), concurrency)

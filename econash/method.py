@@ -50,6 +50,10 @@ class Method(ABC):
         """Early stopping: True ends training before the train split is used up."""
         return False
 
+    def set_policy(self, policy: str) -> None:
+        """Learning methods switch between ``"trained"`` and ``"untrained"`` (random actions, same
+        prompts) so a run can report both side by side."""
+
     def state_dict(self) -> dict[str, Any]:
         """Everything needed to continue exactly: parameters, optimiser, buffers, RNG states."""
         return {}

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 from econash.types import RewardInput
+
+if TYPE_CHECKING:  # pragma: no cover
+    from econash.engine.context import EpisodeContext
 
 
 class Reward(ABC):
@@ -16,3 +19,8 @@ class Reward(ABC):
     @abstractmethod
     def compute(self, episode: RewardInput) -> list[float]:
         """One reward per executor, each in [0, 1]."""
+
+    async def compute_async(self, episode: RewardInput, context: EpisodeContext) -> list[float]:
+        """Rewards that call an LLM (a judge) override this and make calls through ``context``;
+        the default is ``compute``."""
+        return self.compute(episode)

@@ -29,6 +29,7 @@ class RunDirectory:
     EVENTS = "events.jsonl"
     METRICS = "metrics.jsonl"
     RESULTS = "results.jsonl"
+    RESULTS_UNTRAINED = "results_untrained.jsonl"
     SUMMARY = "summary.json"
     CHECKPOINTS = "checkpoints"
 
@@ -66,10 +67,21 @@ class RunDirectory:
         tmp.write_text(json.dumps(_jsonable(data), indent=2, sort_keys=False) + "\n", encoding="utf-8")
         os.replace(tmp, target)
 
+    @staticmethod
+    def _line(record: Any) -> str:
+        return json.dumps(_jsonable(record), separators=(",", ":")) + "\n"
+
     def append(self, name: str, record: Any) -> None:
         with open(self.path / name, "a", encoding="utf-8") as handle:
-            handle.write(json.dumps(_jsonable(record), separators=(",", ":")) + "\n")
+            handle.write(self._line(record))
             handle.flush()
+
+    def rewrite_jsonl(self, name: str, records: list[Any]) -> None:
+        """Replace a JSON-lines file atomically (used to cut it back to a checkpoint)."""
+        target = self.path / name
+        tmp = target.with_suffix(target.suffix + ".tmp")
+        tmp.write_text("".join(self._line(r) for r in records), encoding="utf-8")
+        os.replace(tmp, target)
 
     def read_jsonl(self, name: str) -> list[dict[str, Any]]:
         path = self.path / name

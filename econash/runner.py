@@ -38,6 +38,7 @@ from econash.types import (
     Score,
     Summary,
     TokenTotals,
+    UntrainedSummary,
     Usage,
 )
 
@@ -107,10 +108,10 @@ def load_problems(config: RunConfig, components: Components) -> tuple[list[Probl
     return train, test
 
 
-def _unique_rows(rundir: RunDirectory) -> list[dict[str, Any]]:
+def _unique_rows(rundir: RunDirectory, name: str = RunDirectory.RESULTS) -> list[dict[str, Any]]:
     seen: set[str] = set()
     rows = []
-    for row in rundir.read_jsonl(RunDirectory.RESULTS):
+    for row in rundir.read_jsonl(name):
         if row.get("id") not in seen:
             seen.add(row["id"])
             rows.append(row)
@@ -137,6 +138,17 @@ def build_summary(config: RunConfig, components: Components, rundir: RunDirector
                     Usage(prompt_tokens=counts["prompt"], completion_tokens=counts["completion"]), counts["calls"])
     train = engine.ledger("train")
     priced = engine.prices is not None
+    untrained = None
+    untrained_rows = [row for row in _unique_rows(rundir, RunDirectory.RESULTS_UNTRAINED) if row["id"] in wanted]
+    if untrained_rows:
+        u_metrics = task.aggregate([Score(correct=r["correct"], score=r["score"], metrics=r.get("metrics", {}))
+                                    for r in untrained_rows])
+        u_usage = Usage(prompt_tokens=sum(r.get("prompt_tokens", 0) for r in untrained_rows),
+                        completion_tokens=sum(r.get("completion_tokens", 0) for r in untrained_rows))
+        untrained = UntrainedSummary(accuracy=u_metrics.get("accuracy", u_metrics.get(task.headline_metric)),
+                                     metrics=u_metrics, n_test=len(untrained_rows),
+                                     tokens=TokenTotals.from_usage(u_usage, len(untrained_rows)),
+                                     llm_calls=sum(r.get("calls", 0) for r in untrained_rows))
     complete = len(rows) == len(test_problems) and engine.stopped is None
     return Summary(
         task=config.task,
@@ -158,6 +170,7 @@ def build_summary(config: RunConfig, components: Components, rundir: RunDirector
         retries=sum(r.get("retries", 0) for r in rows) + train.retries,
         complete=complete,
         stopped_reason=engine.stopped,
+        untrained=untrained,
         wall_s=round(wall_s, 3),
         run_dir=rundir.path,
     )
@@ -175,7 +188,8 @@ async def _execute(config: RunConfig, components: Components, pm: EconashPluginM
         emit({"type": "llm_call", "phase": phase, **call.model_dump(mode="json")})
         pm.notify("on_llm_call", call=call)
 
-    phases = {phase for phase, on in (("train", config.cache.train), ("eval", config.cache.eval)) if on}
+    phases = {phase for phase, on in (("train", config.cache.train), ("eval", config.cache.eval),
+                                      ("eval-untrained", config.cache.eval)) if on}
     engine = Engine(retry=config.retry, timeout_s=config.generation.timeout_s,
                     cache=ResponseCache(config.cache.path) if phases else None, cache_phases=frozenset(phases),
                     prices=prices, cost_limit=config.cost_limit, max_connections=config.max_connections,
@@ -191,6 +205,14 @@ async def _execute(config: RunConfig, components: Components, pm: EconashPluginM
             await method.setup(run)
             if resuming and method.learns:
                 state = _restore_training(method, engine, rundir, checkpointer)
+            if method.learns and config.eval_untrained and not state.episodes_done:
+                # The same questions before learning: random actions, same prompts, for the side-by-side table.
+                method.set_policy("untrained")
+                done_ids = {row["id"] for row in _unique_rows(rundir, RunDirectory.RESULTS_UNTRAINED)}
+                await evaluate_loop(test_problems, method, run, rundir, pm, progress, concurrency=config.concurrency,
+                                    done_ids=done_ids, phase="eval-untrained",
+                                    results_name=RunDirectory.RESULTS_UNTRAINED)
+                method.set_policy("trained")
             if train_problems and not state.done:
                 await train_loop(train_problems, method, run, rundir, pm, progress, concurrency=config.concurrency,
                                  checkpoint_every=config.checkpoint_every, state=state, checkpointer=checkpointer)
@@ -225,7 +247,7 @@ def _restore_training(method: Method, engine: Engine, rundir: RunDirectory, chec
         state = TrainState(**payload["train_state"])
         keep = state.updates
     rows = [row for row in rundir.read_jsonl(RunDirectory.METRICS) if row.get("step", 0) <= keep]
-    (rundir.path / RunDirectory.METRICS).write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    rundir.rewrite_jsonl(RunDirectory.METRICS, rows)
     rundir.append(RunDirectory.EVENTS, {"type": "resume", "checkpoint": latest.name if latest else None,
                                         "train_episodes_done": state.episodes_done, "updates": state.updates})
     return state

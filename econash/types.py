@@ -130,13 +130,21 @@ class Score(StrictModel):
 
 
 class RewardInput(StrictModel):
-    """What a reward plugin sees after one episode. Rewards return one value per executor in [0, 1]."""
+    """What a reward plugin sees after one episode. Rewards return one value per executor in [0, 1].
+
+    ``executor_agrees[i]`` says whether executor i's parsed answer matches the commitment's;
+    embeddings are unit vectors from the run's text embedder.
+    """
 
     problem: Problem
     executor_answers: list[str]
     commitment: str
     executor_scores: list[float] = Field(default_factory=list)
     commitment_score: float = 0.0
+    executor_agrees: list[bool] = Field(default_factory=list)
+    executor_embeddings: list[list[float]] = Field(default_factory=list)
+    commitment_embedding: list[float] = Field(default_factory=list)
+    seed: int = 0
 
 
 class ClusterLayout(StrictModel):
@@ -203,6 +211,7 @@ class RunConfig(StrictModel):
     cost_limit: float | None = Field(None, gt=0.0)
     prices: Path | None = None
     checkpoint_every: int = Field(1, ge=1)
+    eval_untrained: bool = True
     display: Literal["auto", "rich", "plain", "none"] = "auto"
     backend_options: dict[str, Any] = Field(default_factory=dict)
     task_options: dict[str, Any] = Field(default_factory=dict)
@@ -296,6 +305,16 @@ class ResultRecord(StrictModel):
     error: str | None = None
 
 
+class UntrainedSummary(StrictModel):
+    """The same questions answered by a learning method before it learned (random actions, same prompts)."""
+
+    accuracy: float | None = None
+    metrics: dict[str, float] = Field(default_factory=dict)
+    n_test: int = 0
+    tokens: TokenTotals = Field(default_factory=TokenTotals)
+    llm_calls: int = 0
+
+
 class Summary(StrictModel):
     """summary.json: the headline numbers of a run."""
 
@@ -319,5 +338,6 @@ class Summary(StrictModel):
     retries: int = 0
     complete: bool = True
     stopped_reason: str | None = None
+    untrained: UntrainedSummary | None = None
     wall_s: float
     run_dir: Path | None = None

@@ -1,0 +1,161 @@
+"""Learning benchmarks.
+
+1. ``updates``: learner update time and peak memory for N = 3, 6 and 12 executors at batch 32 on
+   the CPU (target: at most 50 ms per update for N = 3). Peak memory is the growth of the
+   process's peak resident set while updating (ru_maxrss), and the size of the parameters,
+   optimiser state and replay buffer.
+2. ``policy``: with a real model (default: the local SmolLM2 backend), the trained greedy policy
+   against the untrained random policy on the same held-in dev questions, with accuracy, tokens
+   per question and a 95% Wilson interval. Both policies are evaluated inside one `econash run`,
+   which trains on the train split in between.
+
+Writes benchmarks/results/learning_<part>.json and prints a table.
+
+    .venv/bin/python benchmarks/learning.py updates
+    .venv/bin/python benchmarks/learning.py policy --task arith --train-size 48 --test-size 40
+    .venv/bin/python benchmarks/learning.py policy --task gsm8k --data ../shared/data --train-size 48 --test-size 40
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import random
+import resource
+import statistics
+import sys
+import time
+from pathlib import Path
+
+RESULTS = Path(__file__).resolve().parent / "results"
+
+
+def wilson(successes: int, n: int, z: float = 1.96) -> tuple[float, float]:
+    if n == 0:
+        return 0.0, 0.0
+    p = successes / n
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+    return max(0.0, centre - half), min(1.0, centre + half)
+
+
+def bench_updates(repeats: int) -> dict:
+    import torch
+
+    from econash.learning.learner import Learner, LearnerConfig
+
+    rows = []
+    for n in (3, 6, 12):
+        rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        learner = Learner(LearnerConfig(batch_size=32), n_agents=n, n_actions=18, embed_dim=384, seed=0)
+        rng = random.Random(0)
+        for _ in range(256):
+            snap = learner.snapshot()
+            actions = [rng.randrange(18) for _ in range(n)]
+            rewards = [rng.random() for _ in range(n)]
+            learner.observe({"e_q": torch.randn(384), "e_s": torch.randn(384), **snap,
+                             "actions": torch.tensor(actions), "rewards": torch.tensor(rewards),
+                             "team": torch.tensor(rng.random()), "e_c": torch.randn(384)})
+            learner.advance_history(actions, rewards)
+        for _ in range(5):
+            learner.update()  # warm up
+        times = []
+        for _ in range(repeats):
+            started = time.perf_counter()
+            learner.update()
+            times.append(time.perf_counter() - started)
+        rss_after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        params = sum(p.numel() * p.element_size() for m in learner.modules.values() for p in m.parameters())
+        optimiser = sum(t.numel() * t.element_size() for s in learner.optimizer.state.values()
+                        for t in s.values() if torch.is_tensor(t))
+        buffer = sum(t.numel() * t.element_size() for t in learner.buffer.data.values())
+        rows.append({"executors": n, "batch": 32, "median_ms": statistics.median(times) * 1000,
+                     "p90_ms": sorted(times)[int(0.9 * len(times))] * 1000,
+                     "parameters_mb": params / 1e6, "optimiser_mb": optimiser / 1e6, "buffer_mb": buffer / 1e6,
+                     "peak_rss_growth_mb": (rss_after - rss_before) / 1024})
+    return {"benchmark": "learning_updates", "torch_threads": torch.get_num_threads(), "rows": rows,
+            "target_n3_le_50ms": rows[0]["median_ms"] <= 50}
+
+
+def print_updates(result: dict) -> None:
+    print(f"{'executors':>9} {'median ms':>9} {'p90 ms':>7} {'params MB':>9} {'optim MB':>8} {'buffer MB':>9} "
+          f"{'peak RSS +MB':>12}")
+    for r in result["rows"]:
+        print(f"{r['executors']:>9} {r['median_ms']:>9.2f} {r['p90_ms']:>7.2f} {r['parameters_mb']:>9.2f} "
+              f"{r['optimiser_mb']:>8.2f} {r['buffer_mb']:>9.2f} {r['peak_rss_growth_mb']:>12.1f}")
+    print(f"target N=3 <= 50 ms: {'met' if result['target_n3_le_50ms'] else 'NOT met'}")
+
+
+def bench_policy(args: argparse.Namespace) -> dict:
+    import econash
+
+    flags = dict(backend=args.backend, task=args.task, method="econash", train_size=args.train_size,
+                 test_size=args.test_size, seed=args.seed, display="plain", eval_untrained=True,
+                 cache={"train": False, "eval": False})
+    if args.data:
+        flags["data"] = args.data
+    if args.model:
+        flags["model"] = args.model
+    if args.embedder:
+        flags["method_options"] = {"embedder": args.embedder}
+    started = time.perf_counter()
+    summary = econash.run(**flags)
+    wall = time.perf_counter() - started
+    rows = []
+    for label, accuracy, n, tokens, calls in (
+        ("untrained (random actions)", summary.untrained.accuracy, summary.untrained.n_test,
+         summary.untrained.tokens.per_question, summary.untrained.llm_calls),
+        ("trained (greedy)", summary.accuracy, summary.n_test, summary.tokens.per_question, summary.llm_calls),
+    ):
+        low, high = wilson(round((accuracy or 0) * n), n)
+        rows.append({"policy": label, "accuracy": accuracy, "ci95": [low, high], "n": n,
+                     "tokens_per_question": tokens, "calls": calls})
+    return {"benchmark": "learning_policy", "task": args.task, "backend": args.backend, "model": summary.model,
+            "train_episodes": summary.n_train, "train_tokens": summary.tokens.train.total, "wall_s": wall,
+            "run_dir": str(summary.run_dir), "rows": rows}
+
+
+def print_policy(result: dict) -> None:
+    print(f"{result['task']} on {result['backend']} ({result['model']}), trained on {result['train_episodes']} "
+          f"episodes ({result['train_tokens']} tokens), {result['wall_s']:.0f} s")
+    print(f"{'policy':<28} {'accuracy':>8} {'95% CI':>15} {'n':>4} {'tokens/q':>9} {'calls':>6}")
+    for r in result["rows"]:
+        ci = f"[{r['ci95'][0]:.2f}, {r['ci95'][1]:.2f}]"
+        print(f"{r['policy']:<28} {r['accuracy']:>8.3f} {ci:>15} {r['n']:>4} {r['tokens_per_question']:>9.1f} "
+              f"{r['calls']:>6}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="part", required=True)
+    updates = sub.add_parser("updates")
+    updates.add_argument("--repeats", type=int, default=50)
+    policy = sub.add_parser("policy")
+    policy.add_argument("--task", default="arith")
+    policy.add_argument("--data", default=None)
+    policy.add_argument("--backend", default="local")
+    policy.add_argument("--model", default=None)
+    policy.add_argument("--embedder", default=None)
+    policy.add_argument("--train-size", type=int, default=48)
+    policy.add_argument("--test-size", type=int, default=40)
+    policy.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args()
+
+    if args.part == "updates":
+        result = bench_updates(args.repeats)
+        printer = print_updates
+    else:
+        result = bench_policy(args)
+        printer = print_policy
+    result["python"] = sys.version.split()[0]
+    RESULTS.mkdir(exist_ok=True)
+    name = f"learning_{args.part}" if args.part == "updates" else f"learning_policy_{args.task}"
+    out = RESULTS / f"{name}.json"
+    out.write_text(json.dumps(result, indent=2))
+    printer(result)
+    print(f"written: {out}")
+
+
+if __name__ == "__main__":
+    main()

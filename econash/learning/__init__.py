@@ -1,0 +1,1 @@
+"""Learning core (torch): belief networks, belief encoder, mixer, losses, replay buffer, learner."""

@@ -1,0 +1,240 @@
+"""The EcoNash learner: acting with exploration, the replay buffer, and the update of method.md step 10.
+
+One backward pass over ``L_TD + lambda_local * L_local + lambda_sd * L_SD`` and one optimiser over
+every module, so gradients reach the history GRU, the belief networks (and action embeddings), the
+belief encoder and the mixer. With ``mixer="none"`` the same belief networks learn independently
+from their own rewards only (the ablation the mixer is measured against).
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import random
+from typing import Any, Literal
+
+import torch
+from pydantic import Field
+from torch import Tensor
+from torch.nn import functional as F
+
+from econash.learning.buffer import ReplayBuffer, transition_scheme
+from econash.learning.networks import BeliefEncoder, BeliefMixer, BeliefNetworks, HistoryCell
+from econash.errors import ConfigError
+from econash.types import StrictModel
+
+
+class LearnerConfig(StrictModel):
+    """Network sizes, losses, exploration and early stopping (method.md steps 3-4, 9-11)."""
+
+    hidden: int = Field(64, ge=4)
+    belief_dim: int = Field(32, ge=4)
+    action_dim: int = Field(32, ge=4)
+    group_dim: int = Field(32, ge=4)
+    feature_dim: int = Field(32, ge=4)
+    mixing_dim: int = Field(32, ge=4)
+    history_dim: int = Field(32, ge=4)
+    id_dim: int = Field(16, ge=2)
+    heads: int = Field(4, ge=1)
+    share_params: bool = False
+    mixer: Literal["belief", "none"] = "belief"
+    lr: float = Field(1e-3, gt=0)
+    batch_size: int = Field(32, ge=1)
+    buffer_size: int = Field(256, ge=1)
+    lambda_local: float = Field(0.1, ge=0)
+    lambda_sd: float = Field(0.1, ge=0)
+    grad_clip: float = Field(10.0, gt=0)
+    updates_per_step: int = Field(4, ge=1)
+    exploration: Literal["epsilon", "boltzmann"] = "epsilon"
+    epsilon_start: float = Field(1.0, ge=0, le=1)
+    epsilon_end: float = Field(0.1, ge=0, le=1)
+    epsilon_decay_episodes: int = Field(200, ge=1)
+    boltzmann_start: float = Field(1.0, gt=0)
+    boltzmann_end: float = Field(0.05, gt=0)
+    # These networks are tiny: several intra-op threads only contend with each other (and with the
+    # event loop and a local model) and make every step ~20x slower on a 2-core machine.
+    torch_threads: int | None = Field(1, ge=1)
+
+
+def linear_schedule(start: float, end: float, step: int, horizon: int) -> float:
+    fraction = min(1.0, step / horizon)
+    return start + fraction * (end - start)
+
+
+class Learner:
+    """Owns the networks, optimiser, buffer, carried history and exploration state."""
+
+    def __init__(self, config: LearnerConfig, *, n_agents: int, n_actions: int, embed_dim: int,
+                 model_ids: list[int] | None = None, seed: int = 0) -> None:
+        if config.belief_dim % config.heads or config.action_dim % config.heads:
+            raise ConfigError("Learner belief_dim and action_dim must be divisible by heads; change one of them.")
+        self.config = config
+        self.n_agents, self.n_actions, self.embed_dim = n_agents, n_actions, embed_dim
+        if config.torch_threads is not None:
+            torch.set_num_threads(config.torch_threads)
+        torch.manual_seed(seed)
+        self.model_ids = torch.tensor(model_ids or [0] * n_agents, dtype=torch.long)
+        n_models = int(self.model_ids.max().item()) + 1
+        self.history = HistoryCell(n_actions, config.history_dim)
+        self.beliefs = BeliefNetworks(n_agents, n_actions, embed_dim, config.history_dim, id_dim=config.id_dim,
+                                      hidden=config.hidden, belief_dim=config.belief_dim,
+                                      action_dim=config.action_dim, n_models=n_models, share=config.share_params)
+        self.encoder = BeliefEncoder(config.belief_dim, config.heads, config.group_dim)
+        self.mixer = BeliefMixer(config.action_dim, config.group_dim, config.heads, config.feature_dim,
+                                 config.mixing_dim, commitment_dim=embed_dim)
+        self.modules = {"history": self.history, "beliefs": self.beliefs, "encoder": self.encoder, "mixer": self.mixer}
+        params = [p for name, m in self.modules.items() if self._trained(name) for p in m.parameters()]
+        self.optimizer = torch.optim.Adam(params, lr=config.lr)
+        self.buffer = ReplayBuffer(transition_scheme(n_agents, embed_dim, config.history_dim, n_actions),
+                                   config.buffer_size)
+        self.rng = random.Random(seed)
+        # The carried history: obs uses h = GRU(h_input, h_base); see advance_history.
+        self.h_base = torch.zeros(n_agents, config.history_dim)
+        self.h_input = torch.zeros(n_agents, n_actions + 1)
+        self.episodes = 0
+        self.updates = 0
+
+    def _trained(self, name: str) -> bool:
+        return self.config.mixer != "none" or name in ("history", "beliefs")
+
+    # ------------------------------------------------------------ acting
+
+    def exploration_value(self, step: int | None = None) -> float:
+        c = self.config
+        step = self.episodes if step is None else step
+        if c.exploration == "epsilon":
+            return linear_schedule(c.epsilon_start, c.epsilon_end, step, c.epsilon_decay_episodes)
+        return linear_schedule(c.boltzmann_start, c.boltzmann_end, step, c.epsilon_decay_episodes)
+
+    @torch.no_grad()
+    def q_values(self, e_q: Tensor, e_s: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        """Q values (N, A), beliefs (N, belief) and the history state used, for one observation."""
+        h = self.history(self.h_input, self.h_base)
+        beliefs, q = self.beliefs(e_q.unsqueeze(0), e_s.unsqueeze(0), h.unsqueeze(0), self.model_ids)
+        return q[0], beliefs[0], h
+
+    def act(self, e_q: Tensor, e_s: Tensor, *, explore: bool, rng: random.Random, step: int) -> tuple[list[int], Tensor]:
+        """Each executor's action; greedy unless exploring. ``rng`` and ``step`` (the episode's index)
+        come from the episode, so concurrent episodes explore the same way whatever order they finish in."""
+        q, _, _ = self.q_values(e_q, e_s)
+        if not explore:
+            return [int(a) for a in q.argmax(dim=-1)], q
+        value = self.exploration_value(step)
+        self.episodes = max(self.episodes, step + 1)
+        actions = []
+        for i in range(self.n_agents):
+            if self.config.exploration == "epsilon":
+                actions.append(rng.randrange(self.n_actions) if rng.random() < value else int(q[i].argmax()))
+            else:
+                weights = torch.softmax(q[i] / value, dim=-1).tolist()
+                actions.append(rng.choices(range(self.n_actions), weights=weights)[0])
+        return actions, q
+
+    def snapshot(self) -> dict[str, Tensor]:
+        """The carried history an episode observes; stored with its transition for the GRU's gradient."""
+        return {"h_base": self.h_base.clone(), "h_input": self.h_input.clone()}
+
+    @torch.no_grad()
+    def advance_history(self, actions: list[int], rewards: list[float]) -> None:
+        self.h_base = self.history(self.h_input, self.h_base)
+        self.h_input = self.history.input_for(torch.tensor(actions), torch.tensor(rewards))
+
+    # ------------------------------------------------------------ learning
+
+    def observe(self, transition: dict[str, Any]) -> None:
+        self.buffer.add({**transition, "model_ids": self.model_ids})
+
+    def losses(self, batch: dict[str, Tensor]) -> dict[str, Tensor]:
+        h = self.history(batch["h_input"], batch["h_base"])
+        beliefs, q = self.beliefs(batch["e_q"], batch["e_s"], h, batch["model_ids"][0])
+        chosen = q.gather(-1, batch["actions"].unsqueeze(-1)).squeeze(-1)  # (B, N)
+        local = ((chosen - batch["rewards"]) ** 2).sum(dim=1).mean()
+        if self.config.mixer == "none":
+            return {"loss": local, "local": local}
+        group = self.encoder(beliefs)
+        prompt_embeddings = self.mixer.prompt_embeddings(q, self.beliefs.action_embedding.weight)
+        q_tot, features = self.mixer(chosen, prompt_embeddings, group)
+        td = ((q_tot - batch["team"]) ** 2).mean()
+        cos = F.cosine_similarity(self.mixer.project(features), batch["e_c"].unsqueeze(1).expand(-1, self.n_agents, -1),
+                                  dim=-1)
+        sd = ((1.0 - cos) ** 2).sum(dim=1).mean()
+        loss = td + self.config.lambda_local * local + self.config.lambda_sd * sd
+        return {"loss": loss, "td": td, "local": local, "sd": sd, "q_tot": q_tot.mean()}
+
+    def update(self) -> dict[str, float] | None:
+        if len(self.buffer) == 0:
+            return None
+        metrics: dict[str, float] = {}
+        for _ in range(self.config.updates_per_step):
+            batch = self.buffer.sample(min(self.config.batch_size, max(len(self.buffer), 1)), self.rng)
+            losses = self.losses(batch)
+            self.optimizer.zero_grad()
+            losses["loss"].backward()
+            norm = torch.nn.utils.clip_grad_norm_(
+                [p for g in self.optimizer.param_groups for p in g["params"]], self.config.grad_clip)
+            self.optimizer.step()
+            self.updates += 1
+            metrics = {k: float(v.detach()) for k, v in losses.items()}
+            metrics["grad_norm"] = float(norm)
+        metrics["exploration"] = self.exploration_value()
+        return metrics
+
+    # ------------------------------------------------------------ checkpoints
+
+    def state_dict(self) -> dict[str, Any]:
+        return {
+            "modules": {name: copy.deepcopy(m.state_dict()) for name, m in self.modules.items()},
+            "optimizer": copy.deepcopy(self.optimizer.state_dict()),
+            "buffer": self.buffer.state_dict(),
+            "rng": self.rng.getstate(),
+            "torch_rng": torch.get_rng_state(),
+            "h_base": self.h_base.clone(),
+            "h_input": self.h_input.clone(),
+            "episodes": self.episodes,
+            "updates": self.updates,
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        for name, module in self.modules.items():
+            module.load_state_dict(state["modules"][name])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.buffer.load_state_dict(state["buffer"])
+        self.rng.setstate(state["rng"])
+        torch.set_rng_state(state["torch_rng"])
+        self.h_base, self.h_input = state["h_base"].clone(), state["h_input"].clone()
+        self.episodes, self.updates = state["episodes"], state["updates"]
+
+
+class EarlyStopping:
+    """Stop when the moving average of the team reward over ``window`` episodes has not improved by
+    ``min_delta`` for ``patience`` updates."""
+
+    def __init__(self, window: int = 32, min_delta: float = 0.01, patience: int = 20) -> None:
+        self.window, self.min_delta, self.patience = window, min_delta, patience
+        self.rewards: list[float] = []
+        self.best = -math.inf
+        self.stale = 0
+
+    def record(self, team_rewards: list[float]) -> None:
+        self.rewards.extend(team_rewards)
+        self.rewards = self.rewards[-self.window:]
+
+    def moving_average(self) -> float:
+        return sum(self.rewards) / len(self.rewards) if self.rewards else 0.0
+
+    def step(self) -> bool:
+        """Call after each update; True when training should stop."""
+        if len(self.rewards) < self.window:
+            return False
+        average = self.moving_average()
+        if average > self.best + self.min_delta:
+            self.best, self.stale = average, 0
+        else:
+            self.stale += 1
+        return self.stale >= self.patience
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"rewards": list(self.rewards), "best": self.best, "stale": self.stale}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.rewards, self.best, self.stale = list(state["rewards"]), state["best"], state["stale"]

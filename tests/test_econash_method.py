@@ -1,0 +1,164 @@
+"""The econash method through the real loop on scripted backends: prompts, call counts, strategy cap,
+commitment weights, untrained-vs-trained summary, and exact resume."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+
+import pytest
+import torch
+
+import econash
+from econash.errors import BackendError, ConfigError
+from econash.runner import Components, resume_async, run_async
+from econash.testing import FakeBackend
+
+from coordination_game import GameBackend
+from conftest import run_cli
+
+FAST = {"embedder": "hashing", "temperatures": [0.2, 1.0], "top_ps": [1.0], "styles": ["direct", "plan", "verify"],
+        "update_interval": 4}
+
+
+def build(responder, seed=0, train=12, test=4, **options):
+    registries = econash.registries()
+    task = econash.load_task("arith", registries=registries)
+    method = econash.load_method("econash", registries=registries, **{**FAST, **options})
+    backend = FakeBackend(responder=responder)
+    return registries, Components(backend=backend, task=task, method=method), task
+
+
+def config(tmp_path, name="run", train=12, test=4, **extra):
+    return econash.RunConfig(backend="fake", method="econash", train_size=train, test_size=test, seed=0,
+                             concurrency=4, display="none", run_dir=tmp_path / name,
+                             cache={"train": False, "eval": False}, **extra)
+
+
+def game(train=12, test=4, seed=0):
+    task = econash.load_task("arith")
+    gold = {p.question: p.gold for p in task.load("train", train, seed) + task.load("test", test, seed)}
+    return GameBackend(gold)
+
+
+def test_episode_calls_and_accounting(tmp_path):
+    registries, components, _ = build(game())
+    summary = asyncio.run(run_async(config(tmp_path, eval_untrained=True), registries=registries,
+                                    components=components))
+    # Per episode: 1 strategy + 3 executors + 1 commitment.
+    assert summary.llm_calls == 4 * 5 and summary.llm_calls_train == 12 * 5
+    assert summary.untrained is not None and summary.untrained.llm_calls == 4 * 5
+    assert summary.by_role["coordinator"].calls == 4 * 2 and summary.by_role["executor"].calls == 4 * 3
+    metrics = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
+    assert len(metrics) == 3 and {"td", "local", "sd", "team_reward"} <= set(metrics[0])
+    requests = components.backend.requests
+    executor_temps = {r.sampling.temperature for r in requests if r.role == "executor"}
+    assert executor_temps <= {0.2, 1.0} and len(executor_temps) == 2  # exploration used both
+    commit = next(r for r in requests if "Your team's answers" in r.messages[-1].content)
+    weights = [float(w) for w in re.findall(r"\(weight ([0-9.]+)\)", commit.messages[-1].content)]
+    assert len(weights) == 3 and abs(sum(weights) - 1.0) < 0.02
+    assert commit.sampling.temperature == pytest.approx(0.1)
+
+
+def test_strategy_over_the_cap_is_regenerated_then_truncated(tmp_path):
+    long = " ".join(["word"] * 90)
+
+    def responder(request):
+        if "You coordinate a team" in request.messages[-1].content:
+            return long if request.draw < 2 else "Add the numbers."
+        return "The answer is 3."
+
+    registries, components, _ = build(responder, strategy_retries=2)
+    asyncio.run(run_async(config(tmp_path, train=0, test=1, eval_untrained=False), registries=registries,
+                          components=components))
+    strategy_calls = [r for r in components.backend.requests if "You coordinate a team" in r.messages[-1].content]
+    assert [r.draw for r in strategy_calls] == [0, 1, 2]
+    executor = next(r for r in components.backend.requests if r.role == "executor")
+    assert "strategy: Add the numbers." in executor.messages[-1].content
+
+    always_long = FakeBackend(responder=lambda r: long if "You coordinate" in r.messages[-1].content else "x")
+    components.backend = always_long
+    asyncio.run(run_async(config(tmp_path, name="r2", train=0, test=1, eval_untrained=False), registries=registries,
+                          components=components))
+    executor = next(r for r in always_long.requests if r.role == "executor")
+    strategy = executor.messages[-1].content.split("strategy: ", 1)[1].split("\n\n")[0]
+    assert len(strategy.split()) <= 70
+
+
+def test_state_round_trip_gives_identical_greedy_actions_and_q_values(tmp_path):
+    registries, components, task = build(game())
+    asyncio.run(run_async(config(tmp_path, eval_untrained=False), registries=registries, components=components))
+    method = components.method
+    state = method.state_dict()
+    registries2, components2, _ = build(game())
+    clone = components2.method
+    asyncio.run(clone.setup(econash.engine.RunContext(backend=components2.backend, task=task, executors=3,
+                                                      extras={"registries": registries2})))
+    clone.load_state_dict(state)
+    for problem in task.load("test", 4, 0):
+        e = torch.tensor(method.embedder.embed([problem.question])[0])
+        q1, _, _ = method.learner.q_values(e, e)
+        q2, _, _ = clone.learner.q_values(e, e)
+        assert torch.equal(q1, q2)
+
+
+def test_resumed_training_matches_an_uninterrupted_run(tmp_path):
+    registries, components, _ = build(game(train=24))
+    reference = asyncio.run(run_async(config(tmp_path, "ref", train=24, eval_untrained=False),
+                                      registries=registries, components=components))
+
+    calls = {"n": 0}
+    healthy = game(train=24)
+
+    def dies_midway(request):
+        calls["n"] += 1
+        if calls["n"] > 5 * 14:  # during the 4th batch of 4 episodes
+            raise PermissionError("simulated crash")
+        return healthy(request)
+
+    registries, components, _ = build(dies_midway)
+    with pytest.raises(BackendError):
+        asyncio.run(run_async(config(tmp_path, "crash", train=24, eval_untrained=False),
+                              registries=registries, components=components))
+    assert not (tmp_path / "crash" / "summary.json").exists()
+    registries, components, _ = build(game(train=24))
+    resumed = asyncio.run(resume_async(tmp_path / "crash", registries=registries, components=components))
+
+    read = lambda run: (tmp_path / run / "metrics.jsonl").read_text()  # noqa: E731
+    assert read("crash") == read("ref")
+    assert resumed.accuracy == reference.accuracy and resumed.llm_calls_train == reference.llm_calls_train
+    last = lambda run: sorted((tmp_path / run / "checkpoints").glob("*.pt"))[-1]  # noqa: E731
+    a, b = torch.load(last("crash"), weights_only=False), torch.load(last("ref"), weights_only=False)
+    for name, module in a["method"]["learner"]["modules"].items():
+        for key, tensor in module.items():
+            assert torch.equal(tensor, b["method"]["learner"]["modules"][name][key]), (name, key)
+
+
+def test_options_are_checked():
+    with pytest.raises(ConfigError, match="did you mean 'temperatures'"):
+        econash.load_method("econash", temperatres=[0.1])
+    result = run_cli("run", "--backend", "fake", "--method", "econash", "-B", "method_options.learner.lrr=0.1",
+                     "-B", "method_options.embedder=hashing", "--train-size", "1", "--test-size", "1")
+    assert result.returncode != 0 and "'lrr'" in result.stderr and "'lr'" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_cli_run_prints_untrained_and_trained_side_by_side(tmp_path):
+    result = run_cli("run", "--backend", "fake", "--method", "econash", "--train-size", "4", "--test-size", "2",
+                     "--display", "none", "--no-cache", "--run-dir", str(tmp_path / "r"),
+                     "-B", "method_options.embedder=hashing")
+    assert result.returncode == 0, result.stderr
+    assert "untrained" in result.stdout and "trained" in result.stdout
+    summary = json.loads((tmp_path / "r" / "summary.json").read_text())
+    assert summary["untrained"]["n_test"] == 2 and summary["n_train"] == 4
+
+
+@pytest.mark.parametrize("method", ["econash-untrained", "econash-random-reward"])
+def test_variants_run(method, tmp_path):
+    result = run_cli("run", "--backend", "fake", "--method", method, "--train-size", "4", "--test-size", "2",
+                     "--display", "none", "--no-cache", "--run-dir", str(tmp_path / "r"),
+                     "-B", "method_options.embedder=hashing", "--json")
+    assert result.returncode == 0, result.stderr
+    summary = json.loads(result.stdout)
+    assert summary["n_train"] == (0 if method == "econash-untrained" else 4) and summary["llm_calls"] == 10
