@@ -208,6 +208,47 @@ def build_cli(pm: EconashPluginManager | None = None) -> click.Group:
             _print_summary(summary)
 
     @cli.command()
+    @run_options
+    @click.option("--json", "as_json", is_flag=True, help="Print summary.json to stdout instead of a table.")
+    @click.pass_context
+    def train(ctx: click.Context, as_json: bool, **kwargs: Any) -> None:
+        """Train a learning method on the train split and keep its checkpoints; no evaluation."""
+        from econash.runner import run as run_method
+
+        config = _load_config(kwargs).model_copy(update={"evaluate": False, "eval_untrained": False})
+        state = _state(ctx)
+        if not state.registries.methods.get(config.method).factory.learns:
+            raise ConfigError(f"Method '{config.method}' does not learn; use `econash run` to evaluate it.")
+        summary = run_method(config, pm=state.pm, registries=state.registries)
+        if as_json:
+            click.echo(summary.model_dump_json(indent=2))
+        else:
+            click.echo(f"trained {summary.n_train} episodes ({summary.llm_calls_train} calls, "
+                       f"{summary.tokens.train.total} tokens); checkpoints in {summary.run_dir}/checkpoints")
+
+    @cli.command(name="eval")
+    @click.option("--checkpoint", type=click.Path(path_type=Path), required=True,
+                  help="A checkpoint file from RUN_DIR/checkpoints/.")
+    @run_options
+    @click.option("--json", "as_json", is_flag=True, help="Print summary.json to stdout instead of a table.")
+    @click.pass_context
+    def eval_(ctx: click.Context, checkpoint: Path, as_json: bool, **kwargs: Any) -> None:
+        """Evaluate a trained checkpoint's frozen greedy policy on a test split (its run's settings unless given)."""
+        from econash.runner import checkpoint_config
+        from econash.runner import run as run_method
+
+        flags = {name: kwargs.get(name) for name in RUN_FLAGS}
+        config = checkpoint_config(checkpoint, flags)
+        if kwargs.get("overrides") or kwargs.get("config_file"):
+            raise ConfigError("`econash eval` takes flags only (no --config or -B); the rest comes from the checkpoint's run.")
+        state = _state(ctx)
+        summary = run_method(config, pm=state.pm, registries=state.registries)
+        if as_json:
+            click.echo(summary.model_dump_json(indent=2))
+        else:
+            _print_summary(summary)
+
+    @cli.command()
     @click.argument("run_dir", type=click.Path(path_type=Path, file_okay=False))
     @click.option("--cost-limit", type=click.FloatRange(min=0, min_open=True), help="A new cost limit in dollars.")
     @click.option("--display", type=click.Choice(["auto", "rich", "plain", "none"]), help="Progress display.")

@@ -102,9 +102,11 @@ def load_prices(config: RunConfig, backend: Backend) -> PriceTable | None:
 
 
 def load_problems(config: RunConfig, components: Components) -> tuple[list[Problem], list[Problem]]:
+    """The train split (methods that learn, unless a checkpoint is evaluated) and the test split."""
     task, method = components.task, components.method
-    train = task.load("train", config.train_size, config.seed) if method.learns and config.train_size else []
-    test = task.load("test", config.test_size, config.seed)
+    learn = method.learns and config.train_size and config.checkpoint is None
+    train = task.load("train", config.train_size, config.seed) if learn else []
+    test = task.load("test", config.test_size, config.seed) if config.evaluate else []
     return train, test
 
 
@@ -203,9 +205,13 @@ async def _execute(config: RunConfig, components: Components, pm: EconashPluginM
     try:
         with Progress(config.display, engine=engine) as progress:
             await method.setup(run)
-            if resuming and method.learns:
+            if config.checkpoint is not None:  # `econash eval --checkpoint`: a frozen, trained policy
+                payload = Checkpointer.load(config.checkpoint)
+                method.load_state_dict(payload["method"])
+                state = TrainState(**payload["train_state"])
+            elif resuming and method.learns:
                 state = _restore_training(method, engine, rundir, checkpointer)
-            if method.learns and config.eval_untrained and not state.episodes_done:
+            if method.learns and config.eval_untrained and config.evaluate and not state.episodes_done:
                 # The same questions before learning: random actions, same prompts, for the side-by-side table.
                 method.set_policy("untrained")
                 done_ids = {row["id"] for row in _unique_rows(rundir, RunDirectory.RESULTS_UNTRAINED)}
@@ -271,6 +277,26 @@ async def run_async(config: RunConfig, *, pm: EconashPluginManager | None = None
     pm.notify("on_run_start", config=config, run_dir=rundir.path)
     return await _execute(config, components, pm, registries, rundir, prices, train_problems, test_problems,
                           resuming=False)
+
+
+def checkpoint_config(checkpoint: Path, flags: dict[str, Any]) -> RunConfig:
+    """The config for evaluating a checkpoint: its run's config, changed by the given flags."""
+    checkpoint = Path(checkpoint)
+    if not checkpoint.is_file():
+        raise ConfigError(f"Checkpoint '{checkpoint}' does not exist; give a file from RUN_DIR/checkpoints/.")
+    run_dir = checkpoint.resolve().parent.parent
+    base = read_run_config(run_dir)
+    if flags.get("method") and flags["method"] != base.method:
+        raise ConfigError(f"Checkpoint '{checkpoint}' was trained by method '{base.method}', not "
+                          f"'{flags['method']}'; leave --method out.")
+    data = base.model_dump(mode="json")
+    data.update({k: v for k, v in flags.items() if v is not None})
+    data.update({"checkpoint": str(checkpoint), "run_dir": flags.get("run_dir"), "eval_untrained": False,
+                 "evaluate": True})
+    try:
+        return RunConfig.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(validation_message(exc)) from None
 
 
 def _drop_redacted(value: Any) -> Any:

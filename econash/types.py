@@ -196,11 +196,11 @@ class RunConfig(StrictModel):
     base_url: str | None = None
     task: str = "arith"
     data: Path | None = None
-    method: str = "cot"
+    method: str = "econash"
     topology: str = "single"
     executors: int = Field(3, ge=1, le=64)
-    train_size: int = Field(32, ge=0)
-    test_size: int = Field(20, ge=1)
+    train_size: int = Field(16, ge=0)
+    test_size: int = Field(10, ge=1)
     seed: int = 0
     run_dir: Path | None = None
     concurrency: int = Field(4, ge=1, le=256)
@@ -212,6 +212,8 @@ class RunConfig(StrictModel):
     prices: Path | None = None
     checkpoint_every: int = Field(1, ge=1)
     eval_untrained: bool = True
+    evaluate: bool = True
+    checkpoint: Path | None = None
     display: Literal["auto", "rich", "plain", "none"] = "auto"
     backend_options: dict[str, Any] = Field(default_factory=dict)
     task_options: dict[str, Any] = Field(default_factory=dict)

@@ -49,11 +49,11 @@ class EcoNashOptions(StrictModel):
     fixed_action: int = Field(0, ge=0)
     strategy_words: int = Field(50, ge=5)
     strategy_max_tokens: int = Field(70, ge=8)
-    strategy_retries: int = Field(2, ge=0)
+    strategy_retries: int = Field(1, ge=0)
     strategy_temperature: float = Field(0.3, ge=0)
-    executor_max_tokens: int = Field(192, ge=8)
+    executor_max_tokens: int = Field(160, ge=8)
     commitment_temperature: float = Field(0.1, ge=0)
-    commitment_max_tokens: int = Field(160, ge=8)
+    commitment_max_tokens: int = Field(96, ge=8)
     update_interval: int = Field(4, ge=1)
     es_window: int = Field(32, ge=1)
     es_min_delta: float = Field(0.01, ge=0)
@@ -133,8 +133,9 @@ class EcoNashMethod(Method):
         messages = [{"role": "user", "content": STRATEGY_PROMPT.format(question=problem.question, words=o.strategy_words)}]
         text, tokens = "", 0
         for attempt in range(o.strategy_retries + 1):
+            # One token over the cap is enough to know a strategy is too long; more would be wasted.
             result = await episode.call(messages, episode.sampling(temperature=o.strategy_temperature,
-                                                                   max_tokens=2 * o.strategy_max_tokens),
+                                                                   max_tokens=o.strategy_max_tokens + 1),
                                         role="coordinator", draw=attempt)
             text = result.text.strip()
             tokens = result.usage.completion_tokens or len(text.split())

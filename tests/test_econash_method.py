@@ -69,7 +69,7 @@ def test_strategy_over_the_cap_is_regenerated_then_truncated(tmp_path):
             return long if request.draw < 2 else "Add the numbers."
         return "The answer is 3."
 
-    registries, components, _ = build(responder, strategy_retries=2)
+    registries, components, _ = build(responder, strategy_retries=2)  # the fake ignores max_tokens
     asyncio.run(run_async(config(tmp_path, train=0, test=1, eval_untrained=False), registries=registries,
                           components=components))
     strategy_calls = [r for r in components.backend.requests if "You coordinate a team" in r.messages[-1].content]
@@ -162,3 +162,27 @@ def test_variants_run(method, tmp_path):
     assert result.returncode == 0, result.stderr
     summary = json.loads(result.stdout)
     assert summary["n_train"] == (0 if method == "econash-untrained" else 4) and summary["llm_calls"] == 10
+
+
+def test_train_then_eval_checkpoint(tmp_path):
+    trained = run_cli("train", "--backend", "fake", "--method", "econash", "--train-size", "8", "--display", "none",
+                      "--no-cache", "--run-dir", str(tmp_path / "t"), "-B", "method_options.embedder=hashing")
+    assert trained.returncode == 0, trained.stderr
+    assert "trained 8 episodes" in trained.stdout
+    checkpoints = sorted((tmp_path / "t" / "checkpoints").glob("*.pt"))
+    assert checkpoints and (tmp_path / "t" / "results.jsonl").read_text() == ""
+    evaluated = run_cli("eval", "--checkpoint", str(checkpoints[-1]), "--test-size", "3", "--display", "none",
+                        "--run-dir", str(tmp_path / "e"), "--json")
+    assert evaluated.returncode == 0, evaluated.stderr
+    summary = json.loads(evaluated.stdout)
+    assert summary["n_test"] == 3 and summary["n_train"] == 8 and summary["llm_calls"] == 15
+    assert summary["llm_calls_train"] == 0 and summary["untrained"] is None
+    manifest = json.loads((tmp_path / "e" / "manifest.json").read_text())
+    assert manifest["config"]["checkpoint"].endswith(checkpoints[-1].name)
+
+
+def test_train_and_eval_errors(tmp_path):
+    missing = run_cli("eval", "--checkpoint", str(tmp_path / "nope.pt"))
+    assert missing.returncode == 2 and "does not exist" in missing.stderr and "Traceback" not in missing.stderr
+    cot = run_cli("train", "--backend", "fake", "--method", "cot", "--run-dir", str(tmp_path / "c"))
+    assert cot.returncode == 2 and "does not learn" in cot.stderr

@@ -1,0 +1,302 @@
+"""Find, read and split a task's data: helpers for task authors.
+
+Where data comes from, first match wins:
+
+1. ``--data PATH``: a file, or a folder holding the task's files directly or in a subfolder named
+   after the task (``DATA/gsm8k/train.jsonl``). A path given but holding nothing is an error.
+2. ``$ECONASH_DATA_DIR/<task>/``.
+3. The Hugging Face hub, through the optional ``datasets`` package (``pip install 'econash[hub]'``).
+
+How train and test are chosen (:func:`load_problems`):
+
+- A source with both a train and a test file (or hub split): each split is its own file.
+- A source with one file: :func:`split_problems` holds out a fixed ``test_fraction`` of it as test.
+- A source with only a test file: test is all of it; asking for train is an error, since training
+  on test questions would leak into the evaluation.
+
+Within a split, the seed shuffles the order and a requested size takes a prefix, so a smaller run
+is always a subset of a larger one with the same seed.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Mapping, Sequence, TypeVar
+
+from econash.errors import DataError, MissingDependencyError
+
+DATA_ENV = "ECONASH_DATA_DIR"
+ROLES = ("train", "test")
+T = TypeVar("T")
+
+
+# ---------------------------------------------------------------- locating files
+
+
+def _check_exists(data: Path) -> Path:
+    data = Path(data).expanduser()
+    if not data.exists():
+        raise DataError(f"--data {data} does not exist; pass an existing data file or folder.")
+    return data
+
+
+def _first(base: Path, filenames: Sequence[str]) -> Path | None:
+    return next((base / name for name in filenames if (base / name).is_file()), None)
+
+
+def _find_in(folder: Path, task_name: str, filenames: Sequence[str]) -> Path | None:
+    # The task's own subfolder first, so a stray file at the top of a shared folder is not picked up.
+    return _first(folder / task_name, filenames) or _first(folder, filenames)
+
+
+def resolve_data_file(task_name: str, data: Path | None, filenames: Sequence[str],
+                      env: str = DATA_ENV) -> Path | None:
+    """The first of ``filenames`` found for ``task_name``, or None when nothing is found locally.
+
+    ``data`` (``--data``) may be a file (returned as is) or a folder (searched as
+    ``data/<task>/NAME`` then ``data/NAME``); when ``data`` is None, ``$env/<task>/NAME`` is searched.
+    A ``data`` path that does not exist raises DataError.
+    """
+    if data is not None:
+        data = _check_exists(data)
+        return data if data.is_file() else _find_in(data, task_name, filenames)
+    root = os.environ.get(env)
+    return _first(Path(root).expanduser() / task_name, filenames) if root else None
+
+
+# ---------------------------------------------------------------- reading files
+
+
+def _read_lines(path: Path) -> list[tuple[int, dict[str, Any]]]:
+    """(1-based line number, record) pairs; a .json file holding a list counts its items as lines."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise DataError(f"Cannot read data file {path} ({type(exc).__name__}); check that it is a readable UTF-8 file.") from None
+    if path.suffix == ".json" and text.lstrip().startswith("["):
+        try:
+            items = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise DataError(f"Data file {path} is not valid JSON (line {exc.lineno}); fix it or use JSON lines.") from None
+        pairs = list(enumerate(items, start=1))
+    else:
+        pairs = []
+        for number, line in enumerate(text.splitlines(), start=1):
+            if not line.strip():
+                continue  # a blank line holds no record, so skipping it loses nothing
+            try:
+                pairs.append((number, json.loads(line)))
+            except json.JSONDecodeError:
+                raise DataError(f"Data file {path} line {number} is not valid JSON; fix or remove it.") from None
+    for number, item in pairs:
+        if not isinstance(item, dict):
+            raise DataError(f"Data file {path} line {number} is not a JSON object; fix or remove it.")
+    return pairs
+
+
+def read_jsonl(path: Path | str) -> list[dict[str, Any]]:
+    """Records of a JSON-lines file (or a .json file holding a list of objects).
+
+    A malformed line raises DataError naming the file and the line; it is never skipped.
+    """
+    return [record for _, record in _read_lines(Path(path))]
+
+
+# ---------------------------------------------------------------- the Hugging Face hub
+
+
+@dataclass(frozen=True)
+class HubSource:
+    """Where a task's data lives on the Hugging Face hub.
+
+    ``splits`` maps our split roles to hub split names (leave a role out when the hub lacks it);
+    ``configs`` lists configs to concatenate (MATH has one per subject); ``rename`` maps hub field
+    names to the local files' names.
+    """
+
+    name: str
+    configs: tuple[str | None, ...] = (None,)
+    splits: Mapping[str, str] = field(default_factory=lambda: {"train": "train", "test": "test"})
+    rename: Mapping[str, str] = field(default_factory=dict)
+
+
+def load_hub(name: str, config: str | None, split: str, *, looked: str | None = None,
+             rename: Mapping[str, str] | None = None) -> list[dict[str, Any]]:
+    """Rows of one hub split as dicts, hub field names renamed by ``rename``.
+
+    ``looked`` begins the error sentence with where data was already looked for
+    ("No gsm8k data found: --data not given, ..."); any failure becomes one EconashError sentence.
+    """
+    prefix = looked or f"Cannot load {name} from the Hugging Face hub"
+    try:
+        import datasets  # optional: only needed when no local file is given
+    except ImportError:
+        raise MissingDependencyError(
+            f"{prefix}, and loading {name} from the Hugging Face hub needs the 'datasets' package; "
+            f"pass --data PATH, set {DATA_ENV}, or install it with: pip install 'econash[hub]'."
+        ) from None
+    try:
+        rows = datasets.load_dataset(name, config, split=split)
+    except Exception as exc:  # offline, unknown name, missing split: all mean "no data from the hub"
+        raise DataError(
+            f"{prefix}, and the Hugging Face hub could not provide {name} "
+            f"({type(exc).__name__}); pass --data PATH or set {DATA_ENV}."
+        ) from None
+    rename = rename or {}
+    return [{rename.get(key, key): value for key, value in dict(row).items()} for row in rows]
+
+
+# ---------------------------------------------------------------- splitting
+
+
+def split_problems(items: Sequence[T], split: str, size: int | None, seed: int, test_fraction: float,
+                   *, task: str = "task") -> list[T]:
+    """A deterministic, disjoint train/test selection from one source that has no test split.
+
+    The rule: a shuffle seeded by ``random.Random(f"{task}:partition")`` puts the first
+    ``round(len(items) * test_fraction)`` items (at least one when there are items and the fraction
+    is positive) in "test" and the rest in "train". The partition does not depend on ``seed``, so
+    no seed ever trains on another seed's test questions (a checkpoint can be evaluated with any
+    seed). Then ``random.Random(f"{task}:{seed}:{split}")`` shuffles the chosen part and ``size``
+    takes a prefix; the same seed always gives the same selection. Asking for more than the part
+    holds returns all of it: compare ``len()`` of the result with the size asked for.
+    """
+    if split not in ROLES:
+        raise ValueError(f"split must be 'train' or 'test', not {split!r}")
+    if not 0.0 <= test_fraction <= 1.0:
+        raise ValueError(f"test_fraction must be within [0, 1], not {test_fraction}")
+    order = list(range(len(items)))
+    random.Random(f"{task}:partition").shuffle(order)
+    n_test = round(len(items) * test_fraction)
+    if test_fraction > 0 and items:
+        n_test = max(1, n_test)
+    chosen = order[:n_test] if split == "test" else order[n_test:]
+    return select(items, sorted(chosen), size, seed, task=task, split=split)
+
+
+def _limit(size: int | None) -> int | None:
+    return None if size is None else max(0, size)
+
+
+def select(items: Sequence[T], indices: Sequence[int], size: int | None, seed: int, *, task: str,
+           split: str) -> list[T]:
+    """``items[i]`` for the given indices in the order ``random.Random(f"{task}:{seed}:{split}")`` shuffles them, cut to ``size``."""
+    order = list(indices)
+    random.Random(f"{task}:{seed}:{split}").shuffle(order)
+    return [items[i] for i in order[:_limit(size)]]
+
+
+# ---------------------------------------------------------------- the whole path for a task
+
+
+@dataclass(frozen=True)
+class Record:
+    """One source record with where it came from, for stable ids and error messages."""
+
+    source: str  # the file's stem or the hub split: "train", "test", "dev"
+    index: int  # 0-based position among the source's records: stable ids use it
+    fields: dict[str, Any]
+    origin: str  # the file path or hub name
+    line: int  # 1-based line of the file (row + 1 for the hub)
+
+    @property
+    def where(self) -> str:
+        return f"{self.origin} line {self.line}"
+
+    def get(self, *names: str) -> Any:
+        """The first of ``names`` present; a record lacking all of them raises DataError."""
+        for name in names:
+            if name in self.fields and self.fields[name] is not None:
+                return self.fields[name]
+        raise DataError(f"Data file {self.where} has no '{names[0]}' field; fix or remove that record.")
+
+    def error(self, problem: str) -> DataError:
+        return DataError(f"Data file {self.where} {problem}; fix or remove that record.")
+
+
+@dataclass(frozen=True)
+class DataSpec:
+    """A task's data: the file names for each split role and the hub fallback."""
+
+    task: str
+    train_files: tuple[str, ...] = ("train.jsonl", "train.json")
+    test_files: tuple[str, ...] = ("test.jsonl", "test.json")
+    hub: HubSource | None = None
+
+    def files(self, role: str) -> tuple[str, ...]:
+        return self.train_files if role == "train" else self.test_files
+
+
+def _role_of(path: Path) -> str:
+    return "test" if path.stem.lower().startswith("test") else "train"
+
+
+def _local_files(spec: DataSpec, data: Path | None, env: str) -> tuple[dict[str, Path], str]:
+    """Split role -> file, from --data or the environment, and a description of where we looked."""
+    if data is not None:
+        data = _check_exists(data)
+        if data.is_file():
+            return {_role_of(data): data}, ""
+        for base in (data / spec.task, data):  # one folder supplies both roles: never mix folders
+            found = {role: path for role in ROLES if (path := _first(base, spec.files(role))) is not None}
+            if found:
+                return found, ""
+        names = " or ".join(spec.train_files[:1] + spec.test_files[:1])
+        raise DataError(f"No {spec.task} data in {data}: it has no {names}, directly or in {data / spec.task}; "
+                        f"pass the file or the folder that holds it.")
+    names = " or ".join(f"{spec.task}/{n}" for n in spec.train_files[:1] + spec.test_files[:1])
+    root = os.environ.get(env)
+    if not root:
+        return {}, f"No {spec.task} data found: --data not given, {env} not set"
+    found = {role: path for role in ROLES
+             if (path := resolve_data_file(spec.task, None, spec.files(role), env)) is not None}
+    return found, f"No {spec.task} data found: --data not given, {env}={root} has no {names}"
+
+
+def _records_from_file(path: Path) -> list[Record]:
+    return [Record(path.stem, i, item, str(path), line) for i, (line, item) in enumerate(_read_lines(path))]
+
+
+def _records_from_hub(hub: HubSource, role: str, looked: str) -> list[Record]:
+    split = hub.splits[role]
+    rows = [row for config in hub.configs
+            for row in load_hub(hub.name, config, split, looked=looked, rename=hub.rename)]
+    return [Record(split, i, row, hub.name, i + 1) for i, row in enumerate(rows)]
+
+
+def load_problems(spec: DataSpec, data: Path | None, split: str, size: int | None, seed: int, *,
+                  build: Callable[[Record], T], test_fraction: float = 0.2,
+                  keep: Callable[[T], bool] | None = None, env: str = DATA_ENV) -> list[T]:
+    """Locate, read, build, split and select a task's problems (the rules are in this module's docstring).
+
+    ``build`` turns every record into a problem (so a bad record fails whatever the selection);
+    ``keep`` filters after the train/test partition, so a filter never moves a question across it.
+    """
+    files, looked = _local_files(spec, data, env)
+    if files:
+        roles = set(files)
+        load_role: Callable[[str], list[Record]] = lambda role: _records_from_file(files[role])
+        label = str(next(iter(files.values())))
+    elif spec.hub is not None:
+        roles = set(spec.hub.splits)
+        load_role = lambda role: _records_from_hub(spec.hub, role, looked)  # type: ignore[union-attr]
+        label = spec.hub.name
+    else:
+        raise DataError(f"{looked}, and {spec.task} has no hub source; pass --data PATH or set {env}.")
+
+    if roles == {"test"} and split == "train":
+        raise DataError(f"{spec.task} has only test data ({label}), and training on it would leak into the "
+                        f"evaluation; add a train file beside it or use --train-size 0.")
+    if len(roles) == 2 or roles == {"test"}:
+        items = [build(record) for record in load_role(split)]
+        chosen = select(items, range(len(items)), None, seed, task=spec.task, split=split)
+    else:
+        items = [build(record) for record in load_role(roles.pop())]
+        chosen = split_problems(items, split, None, seed, test_fraction, task=spec.task)
+    if keep is not None:
+        chosen = [item for item in chosen if keep(item)]
+    return chosen[:_limit(size)]
