@@ -3,7 +3,8 @@
 Where data comes from, first match wins:
 
 1. ``--data PATH``: a file, or a folder holding the task's files directly or in a subfolder named
-   after the task (``DATA/gsm8k/train.jsonl``). A path given but holding nothing is an error.
+   after the task (``DATA/gsm8k/train.jsonl``). A path given but holding nothing is an error. A
+   file given directly is a test file when its name starts with "test", else a train file.
 2. ``$ECONASH_DATA_DIR/<task>/``.
 3. The Hugging Face hub, through the optional ``datasets`` package (``pip install 'econash[hub]'``).
 
@@ -76,12 +77,14 @@ def _read_lines(path: Path) -> list[tuple[int, dict[str, Any]]]:
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
-        raise DataError(f"Cannot read data file {path} ({type(exc).__name__}); check that it is a readable UTF-8 file.") from None
+        raise DataError(f"Cannot read data file {path} ({type(exc).__name__}); "
+                        f"check that it is a readable UTF-8 file.") from None
     if path.suffix == ".json" and text.lstrip().startswith("["):
         try:
             items = json.loads(text)
         except json.JSONDecodeError as exc:
-            raise DataError(f"Data file {path} is not valid JSON (line {exc.lineno}); fix it or use JSON lines.") from None
+            raise DataError(f"Data file {path} is not valid JSON (line {exc.lineno}); "
+                            f"fix it or use JSON lines.") from None
         pairs = list(enumerate(items, start=1))
     else:
         pairs = []
@@ -184,7 +187,7 @@ def _limit(size: int | None) -> int | None:
 
 def select(items: Sequence[T], indices: Sequence[int], size: int | None, seed: int, *, task: str,
            split: str) -> list[T]:
-    """``items[i]`` for the given indices in the order ``random.Random(f"{task}:{seed}:{split}")`` shuffles them, cut to ``size``."""
+    """``items[i]`` for the given indices, shuffled by ``random.Random(f"{task}:{seed}:{split}")``, cut to ``size``."""
     order = list(indices)
     random.Random(f"{task}:{seed}:{split}").shuffle(order)
     return [items[i] for i in order[:_limit(size)]]

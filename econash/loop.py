@@ -50,9 +50,11 @@ async def run_all(coroutines: Iterable[Coroutine[Any, Any, None]], limit: int) -
         task.cancel()
     if pending:
         await asyncio.gather(*pending, return_exceptions=True)
-    for task in tasks:
-        if task.done() and not task.cancelled() and task.exception() is not None:
-            raise task.exception()
+    # Retrieve every exception (asyncio would log the unretrieved ones with a traceback), raise the first.
+    errors = [task.exception() for task in tasks if task.done() and not task.cancelled()]
+    errors = [error for error in errors if error is not None]
+    if errors:
+        raise errors[0]
 
 
 @dataclass

@@ -35,6 +35,8 @@ class RunDirectory:
 
     def __init__(self, path: Path) -> None:
         self.path = Path(path)
+        # Append handles stay open (a write is flushed to the OS at once, which survives kill -9).
+        self._handles: dict[str, Any] = {}
 
     @classmethod
     def create(cls, path: Path | None, *, task: str, method: str) -> RunDirectory:
@@ -72,12 +74,22 @@ class RunDirectory:
         return json.dumps(_jsonable(record), separators=(",", ":")) + "\n"
 
     def append(self, name: str, record: Any) -> None:
-        with open(self.path / name, "a", encoding="utf-8") as handle:
-            handle.write(self._line(record))
-            handle.flush()
+        handle = self._handles.get(name)
+        if handle is None:
+            handle = self._handles[name] = open(self.path / name, "a", encoding="utf-8")
+        handle.write(self._line(record))
+        handle.flush()
+
+    def close(self) -> None:
+        for handle in self._handles.values():
+            handle.close()
+        self._handles.clear()
 
     def rewrite_jsonl(self, name: str, records: list[Any]) -> None:
         """Replace a JSON-lines file atomically (used to cut it back to a checkpoint)."""
+        handle = self._handles.pop(name, None)
+        if handle is not None:
+            handle.close()
         target = self.path / name
         tmp = target.with_suffix(target.suffix + ".tmp")
         tmp.write_text("".join(self._line(r) for r in records), encoding="utf-8")

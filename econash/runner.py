@@ -233,6 +233,7 @@ async def _execute(config: RunConfig, components: Components, pm: EconashPluginM
         await backend.aclose()
         if engine.cache is not None:
             engine.cache.close()
+        rundir.close()
     summary = build_summary(config, components, rundir, engine, state.episodes_done, test_problems,
                             time.perf_counter() - started)
     rundir.write_json(RunDirectory.SUMMARY, summary)

@@ -84,7 +84,7 @@ class Learner:
                                  config.mixing_dim, commitment_dim=embed_dim)
         self.modules = {"history": self.history, "beliefs": self.beliefs, "encoder": self.encoder, "mixer": self.mixer}
         params = [p for name, m in self.modules.items() if self._trained(name) for p in m.parameters()]
-        self.optimizer = torch.optim.Adam(params, lr=config.lr)
+        self.optimizer = torch.optim.Adam(params, lr=config.lr, foreach=True)  # fewer tiny kernels on the CPU
         self.buffer = ReplayBuffer(transition_scheme(n_agents, embed_dim, config.history_dim, n_actions),
                                    config.buffer_size)
         self.rng = random.Random(seed)
