@@ -66,7 +66,8 @@ def run_options(func: Any) -> Any:
     options = [
         click.option("--backend", help="LLM backend (see `econash list backends`). Default: local."),
         click.option("--model", help="Model name, or a GGUF path for the local backend."),
-        click.option("--base-url", help="Server URL for OpenAI-compatible backends."),
+        click.option("--base-url", help="Server URL: .../v1 for openai; the host root (no /v1) for together "
+                                        "and anthropic."),
         click.option("--task", help="Task (see `econash list tasks`). Default: arith."),
         click.option("--data", type=click.Path(path_type=Path), help="Data file or folder for the task."),
         click.option("--method", help="Method (see `econash list methods`)."),

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import random
-import re
 from pathlib import Path
 from typing import Any, Callable
 
@@ -13,34 +12,10 @@ from econash.errors import ConfigError
 from econash.hookspecs import hookimpl
 from econash.task import Split, Task
 from econash.types import Problem, Score, StrictModel
+from econash_plugins._answers import extract_number, numbers_match
 
 NAMES = ["Ana", "Ben", "Chloe", "Dev", "Emma", "Farid", "Grace", "Hugo", "Iris", "Jon"]
 ITEMS = ["apples", "books", "coins", "stickers", "marbles", "pencils", "cards", "shells"]
-
-_NUMBER = r"-?\d[\d,]*(?:\.\d+)?"
-_PATTERNS = [
-    re.compile(r"\\boxed\{\s*(" + _NUMBER + r")\s*\}"),
-    re.compile(r"answer is[:\s]*\$?\s*(" + _NUMBER + r")", re.IGNORECASE),
-    re.compile(r"####\s*\$?\s*(" + _NUMBER + r")"),
-]
-_ANY_NUMBER = re.compile(_NUMBER)
-
-
-def parse_number(token: str) -> float | None:
-    try:
-        return float(token.replace(",", ""))
-    except ValueError:
-        return None
-
-
-def extract_number(text: str) -> float | None:
-    """The final numeric answer: an explicit marker wins (last one), else the last number in the text."""
-    for pattern in _PATTERNS:
-        found = pattern.findall(text)
-        if found:
-            return parse_number(found[-1])
-    numbers = _ANY_NUMBER.findall(text)
-    return parse_number(numbers[-1]) if numbers else None
 
 
 def _level1(rng: random.Random) -> tuple[str, int]:
@@ -122,7 +97,7 @@ class ArithTask(Task):
         return extract_number(text)
 
     def score(self, answer: Any | None, problem: Problem) -> Score:
-        correct = answer is not None and abs(float(answer) - float(problem.gold)) < 1e-6
+        correct = answer is not None and numbers_match(answer, problem.gold)
         return Score(correct=correct, score=1.0 if correct else 0.0)
 
 

@@ -120,7 +120,8 @@ def test_concurrent_calls_share_the_client_and_overlap():
         results, elapsed = asyncio.run(go())
     assert sorted(r.text for r in results) == sorted(f"n{i}" for i in range(48))
     # one at a time they would take 9.6 s; the SDK itself costs a few ms of CPU per call
-    assert elapsed < 1.0, f"48 concurrent calls at 0.2 s latency took {elapsed:.2f} s"
+    # One by one they would take 9.6 s; the bound leaves room for a loaded CI machine.
+    assert elapsed < 3.0, f"48 concurrent calls at 0.2 s latency took {elapsed:.2f} s"
     assert backend.capabilities.max_concurrency == 48
 
 
