@@ -1,0 +1,168 @@
+"""Reading plans out of model replies, and the compact reference tables in the prompt."""
+
+from __future__ import annotations
+
+import json
+
+from econash_plugins.travelplanner.parse import extract_plan
+from econash_plugins.travelplanner.reference import compact_table, format_reference
+
+DAY1 = {"day": 1, "current_city": "from Austin to Chicago",
+        "transportation": "Flight Number: F100, from Austin to Chicago, Departure Time: 08:00, Arrival Time: 11:00",
+        "breakfast": "-", "attraction": "-", "lunch": "Cafe One, Chicago", "dinner": "Deli Two, Chicago",
+        "accommodation": "Lake View Loft, Chicago"}
+DAY2 = {"day": 2, "current_city": "Chicago", "transportation": "-", "breakfast": "Grill Three, Chicago",
+        "attraction": "Navy Pier, Chicago;Art Institute, Chicago;", "lunch": "Bistro Four, Chicago",
+        "dinner": "Diner Five, Chicago", "accommodation": "Lake View Loft, Chicago"}
+PLAN = [DAY1, DAY2]
+
+TEXT_PLAN = """Day 1:
+Current City: from Austin to Chicago
+Transportation: Flight Number: F100, from Austin to Chicago, Departure Time: 08:00, Arrival Time: 11:00
+Breakfast: -
+Attraction: -
+Lunch: Cafe One, Chicago
+Dinner: Deli Two, Chicago
+Accommodation: Lake View Loft, Chicago
+
+Day 2:
+Current City: Chicago
+Transportation: -
+Breakfast: Grill Three, Chicago
+Attraction: Navy Pier, Chicago;Art Institute, Chicago;
+Lunch: Bistro Four, Chicago
+Dinner: Diner Five, Chicago
+Accommodation: Lake View Loft, Chicago
+"""
+
+
+def same_plan(parsed, expected=PLAN):
+    assert parsed is not None
+    assert len(parsed) == len(expected)
+    for got, want in zip(parsed, expected):
+        for key in ("current_city", "transportation", "breakfast", "attraction", "lunch", "dinner", "accommodation"):
+            assert got[key] == want[key], key
+
+
+def test_json_in_a_code_fence_after_reasoning():
+    text = ("Let me think about flights first.\nThe cheapest is F100.\n```json\n"
+            + json.dumps(PLAN, indent=2) + "\n```\nEnjoy!")
+    same_plan(extract_plan(text))
+
+
+def test_bare_json_with_brackets_in_the_prose_before_it():
+    text = "Budget check [1860 <= 2000] {ok}. Final plan: " + json.dumps(PLAN) + " That is all."
+    same_plan(extract_plan(text))
+
+
+def test_json_shapes_a_model_may_choose():
+    same_plan(extract_plan(json.dumps({"plan": PLAN})))
+    same_plan(extract_plan(json.dumps({"idx": 1, "query": "q", "plan": PLAN + [{}, {}]}))[:2])
+    same_plan(extract_plan(json.dumps([{"org": "Austin"}, PLAN])))  # the annotated [query, plan] pair
+    python_literal = "```python\n" + repr(PLAN) + "\n```"  # single quotes, not JSON
+    same_plan(extract_plan(python_literal))
+    same_plan(extract_plan("```\n" + repr({"plan": PLAN}) + "\n```"))
+    same_plan(extract_plan("```\n" + repr([{"org": "Austin"}, PLAN]) + "\n```"))
+
+
+def test_json_keys_and_values_are_normalised():
+    messy = [{"Day": 1, "Current City": "from Austin to Chicago", "Transportation": DAY1["transportation"],
+              "Breakfast": None, "Attractions": ["Navy Pier, Chicago", "Art Institute, Chicago;"],
+              "Lunch": "Cafe One, Chicago", "Dinner": "Deli Two, Chicago"}]
+    day = extract_plan(json.dumps(messy))[0]
+    assert day["current_city"] == "from Austin to Chicago" and day["breakfast"] == "-"
+    assert day["attraction"] == "Navy Pier, Chicago;Art Institute, Chicago;"
+    assert day["accommodation"] == "-"  # an omitted field means none
+
+
+def test_last_plan_wins():
+    draft = [dict(DAY1, lunch="Draft Cafe, Chicago"), DAY2]
+    text = f"Draft:\n```json\n{json.dumps(draft)}\n```\nCorrected:\n```json\n{json.dumps(PLAN)}\n```"
+    same_plan(extract_plan(text))
+    twice = TEXT_PLAN.replace("Cafe One", "Draft Cafe") + "\nOn second thought:\n\n" + TEXT_PLAN
+    same_plan(extract_plan(twice))
+
+
+def test_a_json_plan_beats_a_text_plan_wherever_it_is():
+    draft = TEXT_PLAN.replace("Cafe One", "Draft Cafe")
+    same_plan(extract_plan(draft + "\nAs JSON:\n```json\n" + json.dumps(PLAN) + "\n```"))
+    same_plan(extract_plan("```json\n" + json.dumps(PLAN) + "\n```\nIn words:\n" + draft))
+
+
+def test_day_by_day_text_format():
+    same_plan(extract_plan(TEXT_PLAN))
+    parsed = extract_plan(TEXT_PLAN)
+    assert [d["days"] for d in parsed] == [1, 2]
+
+
+def test_messy_markdown_text_format():
+    messy = ("Here is your itinerary.\n\n**Day 1 (March 1):**\n- **Current City:** from Austin to Chicago\n"
+             f"- **Transportation:** {DAY1['transportation']}\n- **Breakfast:** -\n- **Attraction:** -\n"
+             "- **Lunch:** Cafe One, Chicago\n- **Dinner**: Deli Two, Chicago\n"
+             "- **Accommodation:** **Lake View Loft, Chicago**\n\n### Day 2\n"
+             "* current city: Chicago\n* transportation: -\n* breakfast: Grill Three, Chicago\n"
+             "* attractions: Navy Pier, Chicago;Art Institute, Chicago;\n* lunch: Bistro Four, Chicago\n"
+             "* dinner: Diner Five, Chicago\n* accommodation: Lake View Loft, Chicago\n\nTotal: $1860.")
+    same_plan(extract_plan(messy))
+
+
+def test_missing_text_fields_become_dashes():
+    parsed = extract_plan("Day 1:\nCurrent City: Chicago\nLunch: Cafe One, Chicago\n")
+    assert parsed == [{"days": 1, "current_city": "Chicago", "lunch": "Cafe One, Chicago", "transportation": "-",
+                       "breakfast": "-", "attraction": "-", "dinner": "-", "accommodation": "-"}]
+
+
+def test_no_plan_is_none():
+    for text in ("", "   ", "I cannot help with that.", "The answer is 42.", "[]", "```json\n[]\n```",
+                 '{"plan": []}', '[{"name": "not a day"}]', "[1, 2, 3]", "Day 1: we fly.\nDay 2: we rest.",
+                 '```json\n[{"current_city": "Chicago", ', None):
+        assert extract_plan(text) is None, text
+
+
+# ---------------------------------------------------------------- reference information
+
+
+def pandas_text(header: list[str], rows: list[list[str]], index: list[str] | None = None) -> str:
+    """A table laid out like pandas' to_string: columns right-aligned, the index left-aligned."""
+    widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(header)]
+    pad = max(map(len, index)) if index else 0
+    lines = [" " * pad + "".join("  " + h.rjust(w) for h, w in zip(header, widths))]
+    for number, row in enumerate(rows):
+        left = index[number].ljust(pad) if index else ""
+        lines.append(left + "".join("  " + c.rjust(w) for c, w in zip(row, widths)))
+    return "\n".join(line[2:] if not index else line for line in lines)
+
+
+RESTAURANTS = pandas_text(
+    ["Name", "Average Cost", "Cuisines", "Aggregate Rating", "City"],
+    [["Coco Bambu", "72", "Tea, French, Bakery, BBQ", "4.9", "Rockford"],
+     ["Fernbank Museum | 3D Theater Cafe", "20", "American, BBQ, Seafood", "4.5", "Rockford"],
+     ["Gajalee Sea Food", "49", "Bakery, BBQ", "3.9", "Rockford"]],
+    index=["39", "251", "2470"])
+FLIGHTS = (
+    "Flight Number  Price DepTime ArrTime  ActualElapsedTime FlightDate OriginCityName DestCityName  Distance\n"
+    "     F3573659     16   15:40   17:04 2 hours 24 minutes 2022-03-16 St. Petersburg     Rockford    1049.0")
+
+
+def test_compact_tables_drop_the_index_and_redundant_columns():
+    table = compact_table("Restaurants in Rockford", RESTAURANTS)
+    assert table.split("\n") == [
+        "Name | Average Cost | Cuisines | Aggregate Rating",
+        "Coco Bambu | 72 | Tea, French, Bakery, BBQ | 4.9",
+        '"Fernbank Museum | 3D Theater Cafe" | 20 | American, BBQ, Seafood | 4.5',
+        "Gajalee Sea Food | 49 | Bakery, BBQ | 3.9",
+    ]
+    flights = compact_table("Flight from St. Petersburg to Rockford on 2022-03-16", FLIGHTS)
+    # The price 16 also occurs in the date, but only description columns are ever dropped.
+    assert flights.split("\n") == ["Flight Number | Price | DepTime | ArrTime", "F3573659 | 16 | 15:40 | 17:04"]
+
+
+def test_unknown_tables_and_messages_pass_through():
+    assert compact_table("x", "Mystery  Column\n  a  b") is None
+    text = format_reference([
+        {"Description": "Self-driving from A to B", "Content": "self-driving, from A to B, duration: 1 hour, cost: 5"},
+        {"Description": "Weird", "Content": "Mystery  Column\n      a       b"},
+        {"Description": "Restaurants in Rockford", "Content": RESTAURANTS}])
+    assert "### Self-driving from A to B\nself-driving, from A to B, duration: 1 hour, cost: 5" in text
+    assert "### Weird\nMystery  Column\n      a       b" in text
+    assert "Coco Bambu | 72 |" in text
