@@ -273,7 +273,8 @@ async def run_async(config: RunConfig, *, pm: EconashPluginManager | None = None
     config = config.model_copy(update={"run_dir": rundir.path})
     manifest = RunManifest(econash_version=econash_version(), created=time.strftime("%Y-%m-%dT%H:%M:%S%z"),
                            config=redact(config.model_dump(mode="json")), plugins=plugin_infos(pm, registries),
-                           seed=config.seed, git_sha=git_sha())
+                           seed=config.seed, git_sha=git_sha(),
+                           prompt_version=getattr(components.method, "prompt_version", None))
     rundir.write_json(RunDirectory.MANIFEST, manifest)
     pm.notify("on_run_start", config=config, run_dir=rundir.path)
     return await _execute(config, components, pm, registries, rundir, prices, train_problems, test_problems,

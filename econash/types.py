@@ -247,6 +247,7 @@ class RunManifest(StrictModel):
     plugins: list[PluginInfo]
     seed: int
     git_sha: str | None = None
+    prompt_version: str | None = None
 
 
 class TokenTotals(StrictModel):
