@@ -1,26 +1,23 @@
 """The `anthropic` backend: Claude through the Anthropic Messages API (anthropic SDK).
 
 Like the openai backend, the SDK's own retries are off (the engine retries, guided by
-``classify_error``) and one ``AsyncAnthropic`` client is made per event loop. ``--base-url`` is the
-host root (the SDK posts to ``/v1/messages`` under it); a trailing ``/v1`` is dropped.
+``classify_error``) and one ``AsyncAnthropic`` client is made per event loop (see ``SDKBackend``).
+``--base-url`` is the host root (the SDK posts to ``/v1/messages`` under it); a trailing ``/v1`` is
+dropped.
 """
 
 from __future__ import annotations
 
-import asyncio
-import json
-import os
 import time
-import weakref
-from typing import Any, AsyncGenerator, Callable
+from typing import Any, Callable
 
 from pydantic import Field
 
-from econash.backend import Backend, EmptyCompletionError, ErrorKind
-from econash.errors import ConfigError, missing_dependency
+from econash.backend import EmptyCompletionError
+from econash.errors import missing_dependency
 from econash.hookspecs import hookimpl
-from econash.types import Capabilities, LLMRequest, LLMResult, Message, StrictModel, Usage
-from econash_plugins.openai_backend import PLACEHOLDER_KEY, _headers, _short, parse_retry_after
+from econash.types import Capabilities, LLMRequest, LLMResult, Message, Usage
+from econash_plugins._sdk_backend import SDKBackend, host_root
 
 #: A current Sonnet that still takes `temperature` (Opus 4.7 and later, and generation 5, refuse it).
 DEFAULT_MODEL = "claude-sonnet-4-6"
@@ -33,20 +30,6 @@ def _import_anthropic() -> Any:
     except ImportError:
         raise missing_dependency("The anthropic backend", "anthropic", "anthropic") from None
     return anthropic
-
-
-def host_root(url: str) -> str:
-    """``url`` without a trailing slash or ``/v1``: the SDK appends ``/v1/messages`` itself."""
-    url = url.rstrip("/")
-    return url[: -len("/v1")] if url.endswith("/v1") else url
-
-
-async def _close_on_loop_shutdown(client: Any) -> AsyncGenerator[None, None]:
-    """Started once, it waits; closing it (aclose, or the loop's shutdown_asyncgens) closes the client."""
-    try:
-        yield
-    finally:
-        await client.close()
 
 
 class UnsendableRequest(ValueError):
@@ -73,7 +56,7 @@ def to_messages_api(messages: list[Message]) -> tuple[str | None, list[dict[str,
     return ("\n\n".join(system) if system else None), turns
 
 
-class AnthropicBackend(Backend):
+class AnthropicBackend(SDKBackend):
     """Anthropic Messages API (Claude); system prompts go to `system`, temperature 0-1, no seed.
 
     The key comes from ``backend_options.api_key``, else ``ANTHROPIC_API_KEY``; a server given by
@@ -92,78 +75,39 @@ class AnthropicBackend(Backend):
     """
 
     name = "anthropic"
+    key_env = "ANTHROPIC_API_KEY"
+    base_url_env = "ANTHROPIC_BASE_URL"
+    default_url = ANTHROPIC_URL
+    default_model = DEFAULT_MODEL
+    response_kind = "Messages API JSON"
+    compatible_api = "an Anthropic-compatible API"
+    empty_answer = "no text"
 
-    class Options(StrictModel):
-        api_key: str | None = None
+    class Options(SDKBackend.Options):
         max_connections: int = Field(16, ge=1)
-        timeout_s: float = Field(120.0, gt=0)
         send_sampling: bool = True
 
     def __init__(self, model: str | None = None, base_url: str | None = None, *, api_key: str | None = None,
                  max_connections: int = 16, timeout_s: float = 120.0, send_sampling: bool = True) -> None:
-        self._anthropic = _import_anthropic()
-        if max_connections < 1:
-            raise ConfigError("The anthropic backend's max_connections must be at least 1; pass -B backend_options.max_connections=N.")
-        if not timeout_s > 0:
-            raise ConfigError("The anthropic backend's timeout_s must be positive; pass -B backend_options.timeout_s=SECONDS.")
-        self.model = model or DEFAULT_MODEL
-        base_url = base_url or os.environ.get("ANTHROPIC_BASE_URL") or None
-        self.base_url = host_root(base_url) if base_url else None
-        key = api_key or os.environ.get("ANTHROPIC_API_KEY") or None
-        if key is None:
-            if self.base_url is None:
-                raise ConfigError(
-                    "The anthropic backend needs an API key; set ANTHROPIC_API_KEY or pass -B backend_options.api_key=...."
-                )
-            key = PLACEHOLDER_KEY
-        self._api_key = key
-        self.max_connections = max_connections
-        self.timeout_s = float(timeout_s)
+        super().__init__(model, base_url, api_key=api_key, max_connections=max_connections, timeout_s=timeout_s)
         self.send_sampling = bool(send_sampling)
         self.capabilities = Capabilities(
             temperature_range=(0.0, 1.0) if self.send_sampling else (1.0, 1.0),
             supports_top_p=self.send_sampling, supports_seed=False,
             context_length=None, reports_usage=True, max_concurrency=max_connections,
         )
-        self._client: Any = None
-        self._client_loop: weakref.ref[asyncio.AbstractEventLoop] | None = None
-        self._closer: AsyncGenerator[None, None] | None = None
 
-    def __repr__(self) -> str:  # never show the key
-        return f"AnthropicBackend(model={self.model!r}, base_url={self.where_url!r})"
+    def _import_sdk(self) -> Any:
+        return _import_anthropic()
 
-    @property
-    def where_url(self) -> str:
-        return self.base_url or ANTHROPIC_URL
+    @staticmethod
+    def _normalise_base_url(url: str) -> str:
+        return host_root(url)
 
-    # ------------------------------------------------------------ client
-
-    async def _client_for_running_loop(self) -> Any:
-        loop = asyncio.get_running_loop()
-        if self._client is not None and self._client_loop is not None and self._client_loop() is loop:
-            return self._client
-        anthropic = self._anthropic
-        limits = type(anthropic.DEFAULT_CONNECTION_LIMITS)(
-            max_connections=self.max_connections, max_keepalive_connections=self.max_connections
-        )
+    def _make_client(self, http_client: Any) -> Any:
         # An explicit api_key also stops the SDK from looking for profiles or federation credentials.
-        client = anthropic.AsyncAnthropic(
-            api_key=self._api_key,
-            base_url=self.where_url,
-            max_retries=0,
-            timeout=self.timeout_s,
-            http_client=anthropic.DefaultAsyncHttpxClient(limits=limits),
-        )
-        self._client, self._client_loop = client, weakref.ref(loop)
-        self._closer = _close_on_loop_shutdown(client)
-        await self._closer.__anext__()
-        return client
-
-    async def aclose(self) -> None:
-        closer, loop_ref = self._closer, self._client_loop
-        self._client = self._client_loop = self._closer = None
-        if closer is not None and loop_ref is not None and loop_ref() is asyncio.get_running_loop():
-            await closer.aclose()
+        return self._sdk.AsyncAnthropic(api_key=self._api_key, base_url=self.where_url, max_retries=0,
+                                        timeout=self.timeout_s, http_client=http_client)
 
     # ------------------------------------------------------------ calls
 
@@ -210,87 +154,35 @@ class AnthropicBackend(Backend):
 
     # ------------------------------------------------------------ errors
 
-    def classify_error(self, exc: BaseException) -> tuple[ErrorKind, float | None]:
-        anthropic = self._anthropic
-        if isinstance(exc, EmptyCompletionError):
-            return ErrorKind.TRANSIENT, None
-        if isinstance(exc, anthropic.RateLimitError):
-            return ErrorKind.RATE_LIMIT, parse_retry_after(_headers(exc))
-        if isinstance(exc, anthropic.APIStatusError):
-            status = exc.status_code
-            # 529 overloaded and every 5xx pass; 408/409 too. 413 and other 4xx will not change on retry.
-            if status >= 500 or status in (408, 409):
-                return ErrorKind.TRANSIENT, parse_retry_after(_headers(exc))
-            return ErrorKind.FATAL, None
-        if isinstance(exc, (anthropic.APIConnectionError, anthropic.APIResponseValidationError)):
-            return ErrorKind.TRANSIENT, None
-        if isinstance(exc, (json.JSONDecodeError, ConnectionError, TimeoutError, asyncio.TimeoutError)):
-            return ErrorKind.TRANSIENT, None
-        return ErrorKind.FATAL, None
+    def _error_message(self, exc: BaseException) -> str:
+        return getattr(exc, "api_message", None) or getattr(exc, "message", None) or str(exc)
 
-    def describe_error(self, exc: BaseException) -> str:
-        return self._scrub(self._describe(exc))
+    def _describe_status(self, exc: Any, status: int, message: str) -> str | None:
+        where, lowered = self.where_url, message.lower()
+        if status == 404:
+            if "model" in lowered:
+                return (f"the server at {where} does not know the model '{self.model}' (404); pass --model with "
+                        "a current Claude model.")
+            return (f"the server at {where} has no Messages endpoint (404); check --base-url (the host root, "
+                    "without /v1).")
+        if status == 413:
+            return (f"the request is too large for the server at {where} (413); shorten the prompt or lower "
+                    "generation.max_tokens.")
+        if "prompt is too long" in lowered:
+            return (f"the prompt is too long for model '{self.model}' ({status}); shorten the prompt, lower "
+                    "generation.max_tokens, or use a model with a longer context.")
+        if status == 400 and ("temperature" in lowered or "top_p" in lowered) and any(
+                word in lowered for word in ("deprecated", "not supported", "cannot both")):
+            return (f"model '{self.model}' refused the sampling parameters ({message}); pass "
+                    "-B backend_options.send_sampling=false to stop sending temperature and top_p.")
+        if status == 529:  # never a RateLimitError: the SDK gives that class to 429 only
+            return f"the server at {where} is overloaded (529); this is usually temporary, retry later."
+        return None
 
     def _describe(self, exc: BaseException) -> str:
-        anthropic, where = self._anthropic, self.where_url
-        if isinstance(exc, anthropic.APIStatusError):
-            status = exc.status_code
-            message = _short(getattr(exc, "api_message", None) or getattr(exc, "message", None) or str(exc))
-            lowered = message.lower()
-            if status == 401:
-                return f"the server at {where} rejected the API key (401); set ANTHROPIC_API_KEY to a valid key."
-            if status == 403:
-                return (f"the server at {where} refused access to model '{self.model}' (403); check that the API key "
-                        "may use it, or pass --model with another model.")
-            if status == 404:
-                if "model" in lowered:
-                    return (f"the server at {where} does not know the model '{self.model}' (404); pass --model with "
-                            "a current Claude model.")
-                return (f"the server at {where} has no Messages endpoint (404); check --base-url (the host root, "
-                        "without /v1).")
-            if status == 413:
-                return (f"the request is too large for the server at {where} (413); shorten the prompt or lower "
-                        "generation.max_tokens.")
-            if "prompt is too long" in lowered:
-                return (f"the prompt is too long for model '{self.model}' ({status}); shorten the prompt, lower "
-                        "generation.max_tokens, or use a model with a longer context.")
-            if status == 400 and ("temperature" in lowered or "top_p" in lowered) and any(
-                    word in lowered for word in ("deprecated", "not supported", "cannot both")):
-                return (f"model '{self.model}' refused the sampling parameters ({message}); pass "
-                        "-B backend_options.send_sampling=false to stop sending temperature and top_p.")
-            if isinstance(exc, anthropic.RateLimitError):
-                return (f"the server at {where} is rate limiting requests (429); lower --concurrency or "
-                        "backend_options.max_connections, or wait before retrying.")
-            if status == 529:
-                return f"the server at {where} is overloaded (529); this is usually temporary, retry later."
-            if status >= 500:
-                return f"the server at {where} failed with status {status} ({message}); this is usually temporary, retry later."
-            return f"the server at {where} rejected the request with status {status} ({message}); check the model and generation settings."
-        if isinstance(exc, anthropic.APITimeoutError):
-            return (f"the request to {where} timed out after {self.timeout_s:g} s; raise "
-                    "backend_options.timeout_s or check the server's load.")
-        if isinstance(exc, anthropic.APIConnectionError):
-            return f"could not connect to {where}; is the server running?"
-        if isinstance(exc, (anthropic.APIResponseValidationError, json.JSONDecodeError)):
-            return (f"the server at {where} sent a response that is not valid Messages API JSON; check that "
-                    "--base-url points to an Anthropic-compatible API.")
-        if isinstance(exc, EmptyCompletionError):
-            return (f"model '{self.model}' at {where} returned no text; retry, or raise generation.max_tokens if "
-                    "the model stops early.")
         if isinstance(exc, UnsendableRequest):
             return f"the request cannot be sent to the anthropic backend: {exc}; start the prompt with a user message."
-        if isinstance(exc, (TimeoutError, asyncio.TimeoutError)):
-            return f"the request to {where} timed out; raise backend_options.timeout_s or check the server's load."
-        return f"anthropic call to {where} failed ({type(exc).__name__}: {_short(str(exc))})."
-
-    def _scrub(self, text: str) -> str:
-        key = self._api_key
-        if key and key != PLACEHOLDER_KEY and len(key) >= 4:
-            text = text.replace(key, "***")
-        return text
-
-    def cache_identity(self) -> dict[str, Any]:
-        return {"base_url": self.where_url}
+        return super()._describe(exc)
 
 
 @hookimpl

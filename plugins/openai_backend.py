@@ -1,37 +1,45 @@
 """The `openai` backend: OpenAI chat completions, or any OpenAI-compatible server via --base-url.
 
 The SDK's own retries are off: the econash engine retries, guided by ``classify_error``. One
-``AsyncOpenAI`` client is made per event loop, on first use inside it, because ``asyncio.run`` may
-be called more than once in a process and a client's connections belong to the loop that made them.
-``aclose()`` closes it; a client still open when ``asyncio.run`` ends its loop is closed then.
+``AsyncOpenAI`` client is made per event loop, on first use inside it (see ``SDKBackend``), because
+``asyncio.run`` may be called more than once in a process and a client's connections belong to the
+loop that made them. ``aclose()`` closes it; a client still open when ``asyncio.run`` ends its loop
+is closed then.
 
-The module also registers the `openai` embedder (the embeddings endpoint, synchronous client).
+The module also registers the `openai` embedder (the embeddings endpoint, synchronous client), and
+holds the chat completions call that the together backend shares.
 """
 
 from __future__ import annotations
 
-import asyncio
-import email.utils
 import json
-import math
 import os
 import threading
 import time
-import weakref
-from typing import Any, AsyncGenerator, Callable, Mapping
+from typing import Any, Callable
 
 from pydantic import Field
 
-from econash.backend import Backend, EmptyCompletionError, ErrorKind
+from econash.backend import EmptyCompletionError
 from econash.embedder import Embedder
 from econash.errors import BackendError, ConfigError, missing_dependency
 from econash.hookspecs import hookimpl
 from econash.types import Capabilities, LLMRequest, LLMResult, StrictModel, Usage
+from econash_plugins._sdk_backend import (
+    PLACEHOLDER_KEY,  # noqa: F401 - kept importable from here, where it used to live
+    SDKBackend,
+    _error_code,
+    _error_message,
+    _headers,
+    _is_context_length,
+    _short,
+    parse_retry_after,
+    resolve_key,
+    scrub_key,
+)
 
 DEFAULT_MODEL = "gpt-4o-mini"
 OPENAI_BASE_URL = "https://api.openai.com/v1"
-#: sent as the key to servers that need none (a local server given by --base-url)
-PLACEHOLDER_KEY = "not-needed"
 
 
 def _import_openai() -> Any:
@@ -42,40 +50,47 @@ def _import_openai() -> Any:
     return openai
 
 
-async def _close_on_loop_shutdown(client: Any) -> AsyncGenerator[None, None]:
-    """Started once, it waits; closing it (aclose, or the loop's shutdown_asyncgens) closes the client."""
-    try:
-        yield
-    finally:
-        await client.close()
+async def chat_completion(client: Any, model: str, where_url: str, request: LLMRequest) -> LLMResult:
+    """One chat completions call through an OpenAI-style SDK client (openai, together)."""
+    params = request.sampling
+    kwargs: dict[str, Any] = {
+        "model": model,
+        "messages": [m.model_dump() for m in request.messages],
+        "temperature": params.temperature,
+        "top_p": params.top_p,
+        "max_tokens": params.max_tokens,
+    }
+    if params.seed is not None:
+        kwargs["seed"] = params.seed
+    if params.stop:
+        kwargs["stop"] = list(params.stop)
+    started = time.perf_counter()
+    response = await client.chat.completions.create(**kwargs)
+    latency = time.perf_counter() - started
+    choices = getattr(response, "choices", None)
+    if not choices:
+        raise EmptyCompletionError(f"model '{model}' at {where_url} answered with no choices")
+    choice = choices[0]
+    text = choice.message.content if choice.message is not None else None
+    finish_reason = choice.finish_reason
+    if not text and finish_reason != "length":
+        raise EmptyCompletionError(
+            f"model '{model}' at {where_url} returned an empty completion (finish_reason {finish_reason!r})"
+        )
+    usage = getattr(response, "usage", None)
+    return LLMResult(
+        text=text or "",
+        usage=Usage(
+            prompt_tokens=(getattr(usage, "prompt_tokens", 0) or 0) if usage is not None else 0,
+            completion_tokens=(getattr(usage, "completion_tokens", 0) or 0) if usage is not None else 0,
+        ),
+        model=getattr(response, "model", None) or model,
+        finish_reason=finish_reason,
+        latency_s=latency,
+    )
 
 
-def parse_retry_after(headers: Mapping[str, str] | None) -> float | None:
-    """Seconds to wait from ``retry-after-ms`` or ``retry-after`` (seconds or an HTTP date), or None."""
-    if not headers:
-        return None
-    for name, scale in (("retry-after-ms", 1000.0), ("retry-after", 1.0)):
-        value = headers.get(name)
-        if value is None:
-            continue
-        try:
-            seconds = float(value) / scale
-        except ValueError:
-            if name != "retry-after":
-                continue
-            try:
-                when = email.utils.parsedate_to_datetime(value)
-            except (TypeError, ValueError):
-                continue
-            if when is None:
-                continue
-            seconds = when.timestamp() - time.time()
-        if math.isfinite(seconds):
-            return max(0.0, seconds)
-    return None
-
-
-class OpenAIBackend(Backend):
+class OpenAIBackend(SDKBackend):
     """OpenAI chat completions, or any OpenAI-compatible server via --base-url (vLLM, Ollama, LM Studio, llama.cpp).
 
     The API key comes from ``backend_options.api_key``, else ``OPENAI_API_KEY``; a server given by
@@ -84,243 +99,60 @@ class OpenAIBackend(Backend):
     """
 
     name = "openai"
+    key_env = "OPENAI_API_KEY"
+    base_url_env = "OPENAI_BASE_URL"
+    default_url = OPENAI_BASE_URL
+    default_model = DEFAULT_MODEL
+    response_kind = "OpenAI JSON"
+    compatible_api = "an OpenAI-compatible API"
 
-    class Options(StrictModel):
-        api_key: str | None = None
-        max_connections: int = Field(32, ge=1)
-        timeout_s: float = Field(120.0, gt=0)
+    class Options(SDKBackend.Options):
         organization: str | None = None
 
     def __init__(self, model: str | None = None, base_url: str | None = None, *, api_key: str | None = None,
                  max_connections: int = 32, timeout_s: float = 120.0, organization: str | None = None) -> None:
-        self._openai = _import_openai()
-        if max_connections < 1:
-            raise ConfigError("The openai backend's max_connections must be at least 1; pass -B backend_options.max_connections=N.")
-        if not timeout_s > 0:
-            raise ConfigError("The openai backend's timeout_s must be positive; pass -B backend_options.timeout_s=SECONDS.")
-        self.model = model or DEFAULT_MODEL
-        base_url = base_url or os.environ.get("OPENAI_BASE_URL") or None
-        self.base_url = base_url.rstrip("/") if base_url else None
-        key = api_key or os.environ.get("OPENAI_API_KEY") or None
-        if key is None:
-            if self.base_url is None:
-                raise ConfigError(
-                    "The openai backend needs an API key; set OPENAI_API_KEY or pass -B backend_options.api_key=...."
-                )
-            key = PLACEHOLDER_KEY
-        self._api_key = key
+        super().__init__(model, base_url, api_key=api_key, max_connections=max_connections, timeout_s=timeout_s)
         self.organization = organization
-        self.max_connections = max_connections
-        self.timeout_s = float(timeout_s)
         self.capabilities = Capabilities(
             temperature_range=(0.0, 2.0), supports_top_p=True, supports_seed=True,
             context_length=None, reports_usage=True, max_concurrency=max_connections,
         )
-        self._client: Any = None
-        self._client_loop: weakref.ref[asyncio.AbstractEventLoop] | None = None
-        self._closer: AsyncGenerator[None, None] | None = None
-
-    def __repr__(self) -> str:  # never show the key
-        return f"OpenAIBackend(model={self.model!r}, base_url={self.where_url!r})"
-
-    @property
-    def where_url(self) -> str:
-        """The base URL calls go to."""
-        return self.base_url or OPENAI_BASE_URL
 
     @property
     def _where(self) -> str:
         return self.base_url or "api.openai.com"
 
-    # ------------------------------------------------------------ client
+    def _import_sdk(self) -> Any:
+        return _import_openai()
 
-    async def _client_for_running_loop(self) -> Any:
-        loop = asyncio.get_running_loop()
-        if self._client is not None and self._client_loop is not None and self._client_loop() is loop:
-            return self._client
-        # A client from an earlier loop cannot be used or closed from this one; it was closed when
-        # that loop shut down (see _closer) or, failing that, is dropped.
-        openai = self._openai
-        limits = type(openai.DEFAULT_CONNECTION_LIMITS)(
-            max_connections=self.max_connections, max_keepalive_connections=self.max_connections
-        )
-        client = openai.AsyncOpenAI(
-            api_key=self._api_key,
-            base_url=self.where_url,
-            organization=self.organization,
-            max_retries=0,
-            timeout=self.timeout_s,
-            http_client=openai.DefaultAsyncHttpxClient(limits=limits),
-        )
-        self._client, self._client_loop = client, weakref.ref(loop)
-        # asyncio.run closes open async generators before it closes the loop: a started generator
-        # whose cleanup closes the client releases its connections even without aclose().
-        self._closer = _close_on_loop_shutdown(client)
-        await self._closer.__anext__()
-        return client
-
-    async def aclose(self) -> None:
-        closer, loop_ref = self._closer, self._client_loop
-        self._client = self._client_loop = self._closer = None
-        if closer is not None and loop_ref is not None and loop_ref() is asyncio.get_running_loop():
-            await closer.aclose()
-
-    # ------------------------------------------------------------ calls
+    def _make_client(self, http_client: Any) -> Any:
+        return self._sdk.AsyncOpenAI(api_key=self._api_key, base_url=self.where_url, organization=self.organization,
+                                     max_retries=0, timeout=self.timeout_s, http_client=http_client)
 
     async def generate(self, request: LLMRequest) -> LLMResult:
         client = await self._client_for_running_loop()
-        params = request.sampling
-        kwargs: dict[str, Any] = {
-            "model": self.model,
-            "messages": [m.model_dump() for m in request.messages],
-            "temperature": params.temperature,
-            "top_p": params.top_p,
-            "max_tokens": params.max_tokens,
-        }
-        if params.seed is not None:
-            kwargs["seed"] = params.seed
-        if params.stop:
-            kwargs["stop"] = list(params.stop)
-        started = time.perf_counter()
-        response = await client.chat.completions.create(**kwargs)
-        latency = time.perf_counter() - started
-        choices = getattr(response, "choices", None)
-        if not choices:
-            raise EmptyCompletionError(f"model '{self.model}' at {self.where_url} answered with no choices")
-        choice = choices[0]
-        text = choice.message.content if choice.message is not None else None
-        finish_reason = choice.finish_reason
-        if not text and finish_reason != "length":
-            raise EmptyCompletionError(
-                f"model '{self.model}' at {self.where_url} returned an empty completion (finish_reason {finish_reason!r})"
-            )
-        usage = getattr(response, "usage", None)
-        return LLMResult(
-            text=text or "",
-            usage=Usage(
-                prompt_tokens=(getattr(usage, "prompt_tokens", 0) or 0) if usage is not None else 0,
-                completion_tokens=(getattr(usage, "completion_tokens", 0) or 0) if usage is not None else 0,
-            ),
-            model=getattr(response, "model", None) or self.model,
-            finish_reason=finish_reason,
-            latency_s=latency,
-        )
+        return await chat_completion(client, self.model, self.where_url, request)
 
     # ------------------------------------------------------------ errors
 
-    def classify_error(self, exc: BaseException) -> tuple[ErrorKind, float | None]:
-        openai = self._openai
-        if isinstance(exc, EmptyCompletionError):
-            return ErrorKind.TRANSIENT, None
-        if isinstance(exc, openai.RateLimitError):
-            if _error_code(exc) == "insufficient_quota":  # out of credit: waiting will not help
-                return ErrorKind.FATAL, None
-            return ErrorKind.RATE_LIMIT, parse_retry_after(_headers(exc))
-        if isinstance(exc, openai.APIStatusError):
-            status = exc.status_code
-            if status >= 500 or status in (408, 409):
-                return ErrorKind.TRANSIENT, parse_retry_after(_headers(exc))
-            return ErrorKind.FATAL, None
-        if isinstance(exc, (openai.APIConnectionError, openai.APIResponseValidationError)):
-            return ErrorKind.TRANSIENT, None
-        # A 200 whose body is not JSON: the SDK lets json.JSONDecodeError through unwrapped.
-        if isinstance(exc, (json.JSONDecodeError, ConnectionError, TimeoutError, asyncio.TimeoutError)):
-            return ErrorKind.TRANSIENT, None
-        return ErrorKind.FATAL, None
+    def _out_of_quota(self, exc: BaseException) -> bool:
+        return _error_code(exc) == "insufficient_quota"
 
-    def describe_error(self, exc: BaseException) -> str:
-        return self._scrub(self._describe(exc))
-
-    def _describe(self, exc: BaseException) -> str:
-        openai = self._openai
-        where = self._where
-        if isinstance(exc, openai.APIStatusError):
-            status = exc.status_code
-            message = _short(_error_message(exc))
-            code = _error_code(exc) or ""
-            if status == 401:
-                return f"the server at {where} rejected the API key (401); set OPENAI_API_KEY to a valid key."
-            if status == 403:
-                return (f"the server at {where} refused access to model '{self.model}' (403); check that the API key "
-                        "may use it, or pass --model with another model.")
-            if status == 404:
-                if code == "model_not_found" or "model" in message.lower():
-                    return (f"the server at {where} does not know the model '{self.model}' (404); pass --model with "
-                            "a model it serves.")
-                return (f"the server at {where} has no chat completions endpoint (404); check --base-url "
-                        "(it usually ends in /v1).")
-            if _is_context_length(code, message):
-                return (f"the prompt is too long for the context length of model '{self.model}' ({status}); lower "
-                        "generation.max_tokens, shorten the prompt, or use a model with a longer context.")
-            if isinstance(exc, openai.RateLimitError):
-                if code == "insufficient_quota":
-                    return (f"the account of the API key has no quota left at {where} (429 insufficient_quota); "
-                            "check its plan and billing.")
-                return (f"the server at {where} is rate limiting requests (429); lower --concurrency or "
-                        "backend_options.max_connections, or wait before retrying.")
-            if status >= 500:
-                return f"the server at {where} failed with status {status} ({message}); this is usually temporary, retry later."
-            return f"the server at {where} rejected the request with status {status} ({message}); check the model and generation settings."
-        if isinstance(exc, openai.APITimeoutError):
-            return (f"the request to {self.where_url} timed out after {self.timeout_s:g} s; raise "
-                    "backend_options.timeout_s or check the server's load.")
-        if isinstance(exc, openai.APIConnectionError):
-            return f"could not connect to {self.where_url}; is the server running?"
-        if isinstance(exc, (openai.APIResponseValidationError, json.JSONDecodeError)):
-            return (f"the server at {where} sent a response that is not valid OpenAI JSON; check that --base-url "
-                    "points to an OpenAI-compatible API.")
-        if isinstance(exc, EmptyCompletionError):
-            return (f"model '{self.model}' at {where} returned an empty completion; retry, or raise "
-                    "generation.max_tokens if the model stops early.")
-        if isinstance(exc, (TimeoutError, asyncio.TimeoutError)):
-            return f"the request to {self.where_url} timed out; raise backend_options.timeout_s or check the server's load."
-        return f"openai call to {where} failed ({type(exc).__name__}: {_short(str(exc))})."
-
-    def _scrub(self, text: str) -> str:
-        key = self._api_key
-        if key and key != PLACEHOLDER_KEY and len(key) >= 4:
-            text = text.replace(key, "***")
-        return text
-
-    def cache_identity(self) -> dict[str, Any]:
-        return {"base_url": self.where_url}
-
-
-def _headers(exc: BaseException) -> Mapping[str, str] | None:
-    response = getattr(exc, "response", None)
-    return getattr(response, "headers", None)
-
-
-def _error_code(exc: BaseException) -> str | None:
-    code = getattr(exc, "code", None)
-    if code:
-        return str(code)
-    body = getattr(exc, "body", None)
-    if isinstance(body, dict):
-        inner = body.get("error") if isinstance(body.get("error"), dict) else body
-        if inner.get("code"):
-            return str(inner["code"])
-    return None
-
-
-def _error_message(exc: BaseException) -> str:
-    body = getattr(exc, "body", None)
-    if isinstance(body, dict):
-        inner = body.get("error") if isinstance(body.get("error"), dict) else body
-        if isinstance(inner.get("message"), str):
-            return inner["message"]
-    return getattr(exc, "message", None) or str(exc)
-
-
-def _is_context_length(code: str, message: str) -> bool:
-    lowered = message.lower()
-    return (code == "context_length_exceeded" or "context length" in lowered or "context_length" in lowered
-            or "maximum context" in lowered or "too many tokens" in lowered)
-
-
-def _short(text: str, limit: int = 200) -> str:
-    text = " ".join(text.split()).rstrip(".")
-    return text if len(text) <= limit else text[: limit - 3] + "..."
+    def _describe_status(self, exc: Any, status: int, message: str) -> str | None:
+        where, code = self._where, _error_code(exc) or ""
+        if status == 404:
+            if code == "model_not_found" or "model" in message.lower():
+                return (f"the server at {where} does not know the model '{self.model}' (404); pass --model with "
+                        "a model it serves.")
+            return (f"the server at {where} has no chat completions endpoint (404); check --base-url "
+                    "(it usually ends in /v1).")
+        if _is_context_length(code, message):
+            return (f"the prompt is too long for the context length of model '{self.model}' ({status}); lower "
+                    "generation.max_tokens, shorten the prompt, or use a model with a longer context.")
+        if isinstance(exc, self._sdk.RateLimitError) and code == "insufficient_quota":
+            return (f"the account of the API key has no quota left at {where} (429 insufficient_quota); "
+                    "check its plan and billing.")
+        return None
 
 
 @hookimpl
@@ -367,13 +199,9 @@ class OpenAIEmbedder(Embedder):
         self.model = model or self.default_model
         base_url = base_url or os.environ.get(self.base_url_env) or None
         self.base_url = self._normalise_base_url(base_url) if base_url else None
-        key = api_key or os.environ.get(self.key_env) or None
-        if key is None:
-            if self.base_url is None:
-                raise ConfigError(f"The {self.name} embedder needs an API key; set {self.key_env} or pass the "
-                                  "embedder option api_key=....")
-            key = PLACEHOLDER_KEY
-        self._api_key = key
+        self._api_key = resolve_key(api_key, self.key_env, self.base_url,
+                                    f"The {self.name} embedder needs an API key; set {self.key_env} or pass the "
+                                    "embedder option api_key=....")
         self.batch_size = batch_size
         self.timeout_s = float(timeout_s)
         self._declared_dim = dim
@@ -478,10 +306,7 @@ class OpenAIEmbedder(Embedder):
         return f"{who} failed at {where} ({type(exc).__name__}: {_short(str(exc))})."
 
     def _scrub(self, text: str) -> str:
-        key = self._api_key
-        if key and key != PLACEHOLDER_KEY and len(key) >= 4:
-            text = text.replace(key, "***")
-        return text
+        return scrub_key(text, self._api_key)
 
 
 class _MalformedEmbeddings(ValueError):

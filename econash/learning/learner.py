@@ -49,6 +49,10 @@ class LearnerConfig(StrictModel):
     epsilon_start: float = Field(1.0, ge=0, le=1)
     epsilon_end: float = Field(0.1, ge=0, le=1)
     epsilon_decay_episodes: int = Field(200, ge=1)
+    # Executor i's exploration decays over a horizon scaled by 1 - stagger + stagger * i / (N - 1): the
+    # executors settle one after another, so each learns a best response to those already settled
+    # instead of all switching at once (which makes anti-coordination oscillate).
+    exploration_stagger: float = Field(0.5, ge=0.0, lt=1.0)
     boltzmann_start: float = Field(1.0, gt=0)
     boltzmann_end: float = Field(0.05, gt=0)
     # These networks are tiny: several intra-op threads only contend with each other (and with the
@@ -99,12 +103,16 @@ class Learner:
 
     # ------------------------------------------------------------ acting
 
-    def exploration_value(self, step: int | None = None) -> float:
+    def exploration_value(self, step: int | None = None, agent: int = -1) -> float:
+        """Epsilon (or the Boltzmann temperature) at a training step; agent -1 means the last executor."""
         c = self.config
         step = self.episodes if step is None else step
+        agent = self.n_agents - 1 if agent < 0 else agent
+        scale = 1.0 - c.exploration_stagger + c.exploration_stagger * agent / max(1, self.n_agents - 1)
+        horizon = max(1, round(c.epsilon_decay_episodes * scale))
         if c.exploration == "epsilon":
-            return linear_schedule(c.epsilon_start, c.epsilon_end, step, c.epsilon_decay_episodes)
-        return linear_schedule(c.boltzmann_start, c.boltzmann_end, step, c.epsilon_decay_episodes)
+            return linear_schedule(c.epsilon_start, c.epsilon_end, step, horizon)
+        return linear_schedule(c.boltzmann_start, c.boltzmann_end, step, horizon)
 
     @torch.no_grad()
     def q_values(self, e_q: Tensor, e_s: Tensor) -> tuple[Tensor, Tensor, Tensor]:
@@ -119,10 +127,10 @@ class Learner:
         q, _, _ = self.q_values(e_q, e_s)
         if not explore:
             return [int(a) for a in q.argmax(dim=-1)], q
-        value = self.exploration_value(step)
         self.episodes = max(self.episodes, step + 1)
         actions = []
         for i in range(self.n_agents):
+            value = self.exploration_value(step, i)
             if self.config.exploration == "epsilon":
                 actions.append(rng.randrange(self.n_actions) if rng.random() < value else int(q[i].argmax()))
             else:

@@ -45,14 +45,11 @@ Standard library only.
 
 from __future__ import annotations
 
-import http.server
 import json
-import socket
-import struct
-import threading
-import time
 from dataclasses import dataclass
 from typing import Any, Callable, Iterable
+
+from econash.testing._http_server import LoopbackHandler, LoopbackServer
 
 __all__ = ["MESSAGE_FAULT_KINDS", "MessageFault", "MessagesServer", "count_words"]
 
@@ -194,64 +191,14 @@ def validate(body: Any, *, exclusive_sampling: bool, sampling_deprecated: bool) 
         raise _Invalid("stream: MessagesServer does not implement streaming")
 
 
-class _HTTPServer(http.server.ThreadingHTTPServer):
-    daemon_threads = True
-    allow_reuse_address = True
-    request_queue_size = 256  # a burst of concurrent connections must not overflow the backlog
-    owner: MessagesServer
-
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        pass  # clients that hang up (timeouts, resets) are expected
-
-
-class _Handler(http.server.BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
+class _Handler(LoopbackHandler):
     server_version = "MessagesServer/1.0"
-    disable_nagle_algorithm = True
-    server: _HTTPServer
 
-    def setup(self) -> None:
-        super().setup()
-        self.server.owner._track(self.connection, add=True)
-
-    def finish(self) -> None:
-        try:
-            super().finish()
-        except OSError:
-            pass
-        finally:
-            self.server.owner._track(self.connection, add=False)
-
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the stdlib's name
-        pass
-
-    def _send(self, status: int, payload: bytes, headers: dict[str, str] | None = None) -> None:
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(payload)))
-        self.send_header("request-id", f"req_loopback_{self.server.owner.request_count}")
-        for name, value in (headers or {}).items():
-            self.send_header(name, value)
-        if self.close_connection:
-            self.send_header("Connection", "close")
-        self.end_headers()
-        self.wfile.write(payload)
-        self.wfile.flush()
+    def _extra_headers(self) -> dict[str, str]:
+        return {"request-id": f"req_loopback_{self.server.owner.request_count}"}
 
     def _error(self, status: int, type_: str, message: str, headers: dict[str, str] | None = None) -> None:
-        self._send(status, json.dumps(error_body(type_, message)).encode("utf-8"), headers)
-
-    def _reset(self) -> None:
-        """Drop the connection with a TCP RST: linger 0, then close the socket."""
-        self.close_connection = True
-        try:
-            self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-        except OSError:
-            pass
-        try:
-            self.rfile.close()
-        finally:
-            self.connection.close()
+        self._send(status, json.dumps(error_body(type_, message)).encode("utf-8"), headers=headers)
 
     def do_POST(self) -> None:  # noqa: N802 - the stdlib's name
         length = int(self.headers.get("Content-Length") or 0)
@@ -351,145 +298,29 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         self._error(status, type_, fault.message or message, headers)
 
 
-class MessagesServer:
+class MessagesServer(LoopbackServer[MessageFault]):
     """An Anthropic Messages API server on 127.0.0.1 with fault injection (see the module docstring).
 
     Use as a context manager, or call ``start()`` and ``stop()``. ``url`` (``http://127.0.0.1:PORT``)
-    is what the anthropic SDK takes as ``base_url``.
+    is what the anthropic SDK takes as ``base_url``. Every /v1/messages request is recorded in
+    ``requests`` (None where the body was not JSON) and ``request_headers``; responder exceptions in
+    ``errors`` (each was answered with a 500).
     """
+
+    handler = _Handler
+    parse_fault = staticmethod(MessageFault.of)
 
     def __init__(self, responder: Responder | None = None, *, api_key: str | None = None, latency_s: float = 0.0,
                  faults: Iterable[MessageFault | str | None] = (), exclusive_sampling: bool = True,
                  sampling_deprecated: bool = False) -> None:
-        if latency_s < 0:
-            raise ValueError("latency_s must be >= 0")
         self.responder: Responder = responder or echo_last_message
         self.api_key = api_key
-        self.latency_s = latency_s
         self.exclusive_sampling = exclusive_sampling
         self.sampling_deprecated = sampling_deprecated
-        #: parsed JSON bodies of every /v1/messages request (None where the body was not JSON)
-        self.requests: list[Any] = []
-        #: headers of every request (names lower-cased), parallel to ``requests``
-        self.request_headers: list[dict[str, str]] = []
-        #: exceptions raised by the responder (each was answered with a 500)
-        self.errors: list[BaseException] = []
-        self._lock = threading.Lock()
-        self._queue: list[MessageFault | None] = []
-        self._persistent: MessageFault | None = None
-        self._stopping = threading.Event()
-        self._connections: dict[socket.socket, threading.Thread] = {}
-        self._httpd: _HTTPServer | None = None
-        self._thread: threading.Thread | None = None
-        self.add_faults(*faults)
-
-    # ------------------------------------------------------------ lifecycle
-
-    def start(self) -> MessagesServer:
-        """Bind a free port on 127.0.0.1 and serve from a background thread. Idempotent."""
-        if self._httpd is not None:
-            return self
-        self._stopping.clear()
-        httpd = _HTTPServer(("127.0.0.1", 0), _Handler)
-        httpd.owner = self
-        self._httpd = httpd
-        self._thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.05},
-                                        name=f"MessagesServer:{self.port}", daemon=True)
-        self._thread.start()
-        return self
-
-    def stop(self, timeout: float = 5.0) -> None:
-        """Stop serving, drop open connections, and join every thread. Idempotent."""
-        httpd, thread = self._httpd, self._thread
-        if httpd is None:
-            return
-        self._stopping.set()
-        httpd.shutdown()
-        with self._lock:
-            open_connections = list(self._connections.items())
-        for conn, _ in open_connections:  # unblock handlers waiting for the next keep-alive request
-            try:
-                conn.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
-        deadline = time.monotonic() + timeout
-        for _, handler in open_connections:
-            handler.join(max(0.0, deadline - time.monotonic()))
-        if thread is not None:
-            thread.join(max(0.0, deadline - time.monotonic()))
-        httpd.server_close()
-        self._httpd = self._thread = None
-
-    def __enter__(self) -> MessagesServer:
-        return self.start()
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.stop()
-
-    @property
-    def port(self) -> int:
-        if self._httpd is None:
-            raise RuntimeError("the MessagesServer is not running; call start() or use it in a with block")
-        return int(self._httpd.server_address[1])
-
-    @property
-    def url(self) -> str:
-        """``http://127.0.0.1:PORT``: the base URL the anthropic SDK takes."""
-        return f"http://127.0.0.1:{self.port}"
-
-    # ------------------------------------------------------------ faults and records
-
-    def add_faults(self, *faults: MessageFault | str | None) -> None:
-        """Queue faults for the next requests, one each, in order (None: a normal answer)."""
-        parsed = [MessageFault.of(f) for f in faults]
-        with self._lock:
-            self._queue.extend(parsed)
-
-    def set_persistent_fault(self, fault: MessageFault | str | None) -> None:
-        """Apply ``fault`` to every request until called again with None."""
-        parsed = MessageFault.of(fault)
-        with self._lock:
-            self._persistent = parsed
-
-    @property
-    def request_count(self) -> int:
-        with self._lock:
-            return len(self.requests)
-
-    def reset(self) -> None:
-        """Forget recorded requests and errors, and drop every fault."""
-        with self._lock:
-            self.requests.clear()
-            self.request_headers.clear()
-            self.errors.clear()
-            self._queue.clear()
-            self._persistent = None
-
-    # ------------------------------------------------------------ used by the handler
-
-    def _record(self, body: Any, headers: dict[str, str]) -> MessageFault | None:
-        with self._lock:
-            self.requests.append(body)
-            self.request_headers.append(headers)
-            if self._persistent is not None:
-                return self._persistent
-            return self._queue.pop(0) if self._queue else None
+        super().__init__(latency_s=latency_s, faults=faults)
 
     def _authorised(self, headers: dict[str, str]) -> bool:
         if self.api_key is None:
             return True
         bearer = headers.get("authorization", "")
         return headers.get("x-api-key") == self.api_key or bearer == f"Bearer {self.api_key}"
-
-    def _delay(self, seconds: float) -> bool:
-        """Wait ``seconds`` unless the server stops first; True if it is stopping."""
-        if seconds > 0:
-            return self._stopping.wait(seconds)
-        return self._stopping.is_set()
-
-    def _track(self, conn: socket.socket, *, add: bool) -> None:
-        with self._lock:
-            if add:
-                self._connections[conn] = threading.current_thread()
-            else:
-                self._connections.pop(conn, None)

@@ -41,14 +41,12 @@ The module needs nothing beyond the standard library.
 
 from __future__ import annotations
 
-import http.server
 import json
-import socket
-import struct
-import threading
 import time
 from dataclasses import dataclass
 from typing import Any, Callable, Iterable
+
+from econash.testing._http_server import LoopbackHandler, LoopbackServer
 
 __all__ = ["FAULT_KINDS", "Fault", "FaultServer", "Responder", "count_words"]
 
@@ -135,40 +133,10 @@ def error_body(message: str, type_: str, code: str | None = None, param: str | N
     return {"error": {"message": message, "type": type_, "param": param, "code": code}}
 
 
-class _HTTPServer(http.server.ThreadingHTTPServer):
-    daemon_threads = True
-    allow_reuse_address = True
-    request_queue_size = 256  # a burst of concurrent connections must not overflow the backlog
-
-    owner: FaultServer
-
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        # Clients that hang up (timeouts, resets) are expected here; don't print tracebacks.
-        pass
-
-
-class _Handler(http.server.BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
+class _Handler(LoopbackHandler):
     server_version = "FaultServer/1.0"
-    disable_nagle_algorithm = True  # headers and body go out without waiting for delayed ACKs
-    server: _HTTPServer
 
     # ------------------------------------------------------------ plumbing
-
-    def setup(self) -> None:
-        super().setup()
-        self.server.owner._track(self.connection, add=True)
-
-    def finish(self) -> None:
-        try:
-            super().finish()
-        except OSError:
-            pass
-        finally:
-            self.server.owner._track(self.connection, add=False)
-
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the stdlib's name
-        pass
 
     def _read_body(self) -> bytes:
         if "chunked" in (self.headers.get("Transfer-Encoding") or "").lower():
@@ -184,33 +152,8 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         length = int(self.headers.get("Content-Length") or 0)
         return self.rfile.read(length) if length > 0 else b""
 
-    def _send(self, status: int, payload: bytes, content_type: str = "application/json",
-              headers: dict[str, str] | None = None) -> None:
-        self.send_response(status)
-        self.send_header("Content-Type", content_type)
-        self.send_header("Content-Length", str(len(payload)))
-        for name, value in (headers or {}).items():
-            self.send_header(name, value)
-        if self.close_connection:
-            self.send_header("Connection", "close")
-        self.end_headers()
-        self.wfile.write(payload)
-        self.wfile.flush()
-
     def _send_json(self, status: int, obj: Any, headers: dict[str, str] | None = None) -> None:
         self._send(status, json.dumps(obj).encode("utf-8"), headers=headers)
-
-    def _reset(self) -> None:
-        """Drop the connection with a TCP RST: linger 0, then close the socket for real."""
-        self.close_connection = True
-        try:
-            self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-        except OSError:
-            pass
-        try:
-            self.rfile.close()  # the socket closes only once its file objects let go of it
-        finally:
-            self.connection.close()
 
     # ------------------------------------------------------------ routes
 
@@ -330,112 +273,33 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         self._send_json(status, err, headers=headers)
 
 
-class FaultServer:
+class FaultServer(LoopbackServer[Fault]):
     """An OpenAI-compatible server on 127.0.0.1 with fault injection (see the module docstring).
 
     Use as a context manager, or call ``start()`` and ``stop()``. ``url`` is
     ``http://127.0.0.1:PORT``; ``base_url`` is ``url + "/v1"``, what OpenAI clients take.
+    Chat requests are recorded in ``requests`` and ``request_headers``; responder exceptions in
+    ``errors`` (each was answered with a 500).
     """
+
+    handler = _Handler
+    parse_fault = staticmethod(Fault.of)
 
     def __init__(self, responder: Responder | None = None, *, latency_s: float = 0.0,
                  faults: Iterable[Fault | str | None] = (), model: str | None = "fault-server-model") -> None:
-        if latency_s < 0:
-            raise ValueError("latency_s must be >= 0")
         self.responder: Responder = responder or echo_last_message
-        self.latency_s = latency_s
         self.model = model
-        #: parsed JSON bodies of every chat request received, in arrival order
-        self.requests: list[dict[str, Any]] = []
-        #: headers of every chat request received (names lower-cased), parallel to ``requests``
-        self.request_headers: list[dict[str, str]] = []
-        #: exceptions raised by the responder (each was answered with a 500)
-        self.errors: list[BaseException] = []
         self.started_at = int(time.time())
-        self._lock = threading.Lock()
-        self._queue: list[Fault | None] = []
-        self._persistent: Fault | None = None
-        self._stopping = threading.Event()
-        self._connections: dict[socket.socket, threading.Thread] = {}
-        self._httpd: _HTTPServer | None = None
-        self._thread: threading.Thread | None = None
-        self.add_faults(*faults)
-
-    # ------------------------------------------------------------ lifecycle
-
-    def start(self) -> FaultServer:
-        """Bind a free port on 127.0.0.1 and serve from a background thread. Idempotent."""
-        if self._httpd is not None:
-            return self
-        self._stopping.clear()
-        httpd = _HTTPServer(("127.0.0.1", 0), _Handler)
-        httpd.owner = self
-        self._httpd = httpd
-        self._thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.05},
-                                        name=f"FaultServer:{self.port}", daemon=True)
-        self._thread.start()
-        return self
-
-    def stop(self, timeout: float = 5.0) -> None:
-        """Stop serving, drop open connections, and join every thread. Idempotent."""
-        httpd, thread = self._httpd, self._thread
-        if httpd is None:
-            return
-        self._stopping.set()  # wakes handlers waiting out a latency or a "timeout" fault
-        httpd.shutdown()
-        with self._lock:
-            open_connections = list(self._connections.items())
-        for conn, _ in open_connections:  # unblock handlers waiting for the next keep-alive request
-            try:
-                conn.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
-        deadline = time.monotonic() + timeout
-        for _, handler in open_connections:
-            handler.join(max(0.0, deadline - time.monotonic()))
-        if thread is not None:
-            thread.join(max(0.0, deadline - time.monotonic()))
-        httpd.server_close()
-        self._httpd = self._thread = None
-
-    def __enter__(self) -> FaultServer:
-        return self.start()
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.stop()
+        super().__init__(latency_s=latency_s, faults=faults)
 
     @property
     def running(self) -> bool:
         return self._httpd is not None
 
     @property
-    def port(self) -> int:
-        if self._httpd is None:
-            raise RuntimeError("the FaultServer is not running; call start() or use it in a with block")
-        return int(self._httpd.server_address[1])
-
-    @property
-    def url(self) -> str:
-        """``http://127.0.0.1:PORT``."""
-        return f"http://127.0.0.1:{self.port}"
-
-    @property
     def base_url(self) -> str:
         """``http://127.0.0.1:PORT/v1``: the base URL an OpenAI client takes."""
         return self.url + "/v1"
-
-    # ------------------------------------------------------------ faults and records
-
-    def add_faults(self, *faults: Fault | str | None) -> None:
-        """Queue faults for the next chat requests, one each, in order (None: a normal answer)."""
-        parsed = [Fault.of(f) for f in faults]
-        with self._lock:
-            self._queue.extend(parsed)
-
-    def set_persistent_fault(self, fault: Fault | str | None) -> None:
-        """Apply ``fault`` to every chat request until called again with None."""
-        parsed = Fault.of(fault)
-        with self._lock:
-            self._persistent = parsed
 
     def clear_faults(self) -> None:
         """Drop queued faults and the persistent fault."""
@@ -448,42 +312,3 @@ class FaultServer:
         """How many queued entries (faults or None) are still waiting for a request."""
         with self._lock:
             return len(self._queue)
-
-    @property
-    def request_count(self) -> int:
-        """How many chat requests were received (faulted ones included)."""
-        with self._lock:
-            return len(self.requests)
-
-    def reset(self) -> None:
-        """Forget recorded requests and errors, and drop every fault."""
-        with self._lock:
-            self.requests.clear()
-            self.request_headers.clear()
-            self.errors.clear()
-            self._queue.clear()
-            self._persistent = None
-
-    # ------------------------------------------------------------ used by the handler
-
-    def _record(self, body: dict[str, Any], headers: dict[str, str]) -> Fault | None:
-        """Record a chat request and pick its fault."""
-        with self._lock:
-            self.requests.append(body)
-            self.request_headers.append(headers)
-            if self._persistent is not None:
-                return self._persistent
-            return self._queue.pop(0) if self._queue else None
-
-    def _delay(self, seconds: float) -> bool:
-        """Wait ``seconds`` unless the server stops first; True if it is stopping."""
-        if seconds > 0:
-            return self._stopping.wait(seconds)
-        return self._stopping.is_set()
-
-    def _track(self, conn: socket.socket, *, add: bool) -> None:
-        with self._lock:
-            if add:
-                self._connections[conn] = threading.current_thread()
-            else:
-                self._connections.pop(conn, None)
