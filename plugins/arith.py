@@ -1,7 +1,14 @@
-"""The `arith` task: seeded arithmetic word problems with exact answers; needs no download."""
+"""The `arith` task: seeded arithmetic word problems with exact answers; needs no download.
+
+Level 0, the default, is calibrated to the default offline model: SmolLM2-135M-Instruct answered
+8 of 16 level-0 questions right with chain of thought at temperature 0 (and 1 of 16 one-step word
+problems), so a learner has room to show what it learns. Levels 1-3 are word problems of one,
+two and three steps.
+"""
 
 from __future__ import annotations
 
+import hashlib
 import random
 from pathlib import Path
 from typing import Any, Callable
@@ -47,48 +54,60 @@ def _level3(rng: random.Random) -> tuple[str, int]:
             f"How many {item} does each friend get?", total // friends)
 
 
-GENERATORS = {1: _level1, 2: _level2, 3: _level3}
+PHRASES = ["What is {a} plus {b}?", "What is the sum of {a} and {b}?", "Add {a} and {b}. What do you get?"]
+
+
+def _level0(rng: random.Random) -> tuple[str, int]:
+    a, b = rng.randint(1, 9), rng.randint(1, 9)
+    return rng.choice(PHRASES).format(a=a, b=b), a + b
+
+
+GENERATORS = {0: _level0, 1: _level1, 2: _level2, 3: _level3}
+TEST_SHARE = 5  # one question in five (by hash) belongs to the test split
+
+
+def _is_test_question(question: str) -> bool:
+    digest = hashlib.blake2b(question.encode("utf-8"), digest_size=8).digest()
+    return int.from_bytes(digest, "little") % TEST_SHARE == 0
 
 
 class ArithTask(Task):
-    """Seeded arithmetic word problems (levels 1-3) with exact integer answers; no download needed."""
+    """Seeded arithmetic problems (level 0 sums to level 3 word problems) with exact answers; no download."""
 
     name = "arith"
 
     class Options(StrictModel):
-        level: int = Field(1, ge=1, le=3)
+        level: int = Field(0, ge=0, le=3)
 
-    def __init__(self, data: Path | None = None, level: int = 1) -> None:
+    def __init__(self, data: Path | None = None, level: int = 0) -> None:
         if data is not None:
             raise ConfigError("The arith task generates its problems and takes no --data; leave --data out.")
         if level not in GENERATORS:
-            raise ConfigError(f"arith level must be 1, 2 or 3, not {level}.")
+            raise ConfigError(f"arith level must be 0, 1, 2 or 3, not {level}.")
         self.level = level
 
-    def _generate(self, stream: int, seed: int, count: int, exclude: set[str]) -> list[Problem]:
-        rng = random.Random(f"arith:{self.level}:{seed}:{stream}")
+    def _generate(self, split: Split, seed: int, count: int) -> list[Problem]:
+        # Every question belongs to one split by its hash, so train and test never share a question
+        # whatever the seed or sizes; the seed only decides which questions of a split come first.
+        rng = random.Random(f"arith:{self.level}:{seed}:{split}")
         problems: list[Problem] = []
-        seen = set(exclude)
+        seen: set[str] = set()
         attempts = 0
         while len(problems) < count:
             attempts += 1
-            if attempts > count * 50:
-                raise ConfigError(f"arith level {self.level} cannot make {count} distinct problems; ask for fewer.")
+            if attempts > count * 50 + 1000:
+                raise ConfigError(f"arith level {self.level} cannot make {count} distinct {split} problems; "
+                                  "ask for fewer or choose a higher -B task_options.level.")
             question, answer = GENERATORS[self.level](rng)
-            if question in seen:
+            if question in seen or _is_test_question(question) != (split == "test"):
                 continue
             seen.add(question)
-            problems.append(Problem(id=f"arith-{self.level}-{'test' if stream == 0 else 'train'}-{len(problems)}",
-                                    question=question, gold=answer, metadata={"level": self.level}))
+            problems.append(Problem(id=f"arith-{self.level}-{split}-{len(problems)}", question=question,
+                                    gold=answer, metadata={"level": self.level}))
         return problems
 
     def load(self, split: Split, size: int | None, seed: int) -> list[Problem]:
-        size = 100 if size is None else size
-        if split == "test":
-            return self._generate(0, seed, size, set())
-        # Train problems never repeat a test question of the same seed.
-        test_questions = {p.question for p in self._generate(0, seed, 1000, set())}
-        return self._generate(1, seed, size, test_questions)
+        return self._generate(split, seed, 100 if size is None else size)
 
     def answer_format(self, problem: Problem) -> str:
         return "End with 'The answer is N.' where N is a number."

@@ -105,7 +105,7 @@ def play(seed: int, episodes: int, *, mixer: str = "belief", test_questions: int
          learner: dict[str, Any] | None = None) -> dict[str, Any]:
     """Train EcoNash on the game for ``episodes`` episodes; return the greedy team's expected reward."""
     registries = econash.registries()
-    task = econash.load_task("arith", registries=registries)
+    task = econash.load_task("arith", registries=registries, level=1)  # enough distinct questions
     problems = task.load("train", episodes, seed) + task.load("test", test_questions, seed)
     gold = {p.question: p.gold for p in problems}
     backend = FakeBackend(responder=GameBackend(gold))

@@ -19,7 +19,7 @@ TRAIN, TEST = 60, 10
 
 def build(latency_s: float) -> tuple[econash.Registries, Components]:
     registries = econash.registries()
-    task = econash.load_task("arith", registries=registries)
+    task = econash.load_task("arith", registries=registries, level=1)
     gold = {p.question: p.gold for split in ("train", "test") for p in task.load(split, 100, seed=0)}
 
     def oracle(request):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from econash.errors import ConfigError
@@ -55,3 +57,16 @@ def test_arith_refuses_data_and_bad_level():
         ArithTask(data="x")
     with pytest.raises(ConfigError):
         ArithTask(level=9)
+
+
+def test_level0_is_the_default_and_its_splits_partition_a_small_space():
+    task = ArithTask()
+    assert task.level == 0
+    test = task.load("test", 30, seed=0)
+    train = task.load("train", 120, seed=0)
+    assert not {p.question for p in test} & {p.question for p in train}
+    assert all(p.gold == sum(int(x) for x in re.findall(r"\d+", p.question)) for p in test + train)
+    other_seed = ArithTask().load("train", 120, seed=1)
+    assert not {p.question for p in other_seed} & {p.question for p in test}  # no seed leaks test questions
+    with pytest.raises(ConfigError, match="cannot make 500 distinct test problems"):
+        task.load("test", 500, seed=0)

@@ -27,7 +27,7 @@ def test_list_shows_name_plugin_and_first_doc_line(econash_cli):
     result = econash_cli(["list", "tasks"])
     assert result.exit_code == 0
     line = next(line for line in result.output.splitlines() if line.startswith("arith"))
-    assert "Seeded arithmetic word problems" in line
+    assert "Seeded arithmetic problems" in line
     backends = econash_cli(["list", "backends", "--json"])
     names = [row["name"] for row in json.loads(backends.output)]
     assert {"fake", "local"} <= set(names)
@@ -95,7 +95,7 @@ def test_run_on_fake_backend_writes_the_run_directory(tmp_path):
     assert set(summary["tokens"]) >= {"prompt", "completion", "total", "per_question", "train"}
     assert summary["tokens"]["completion"] == 4 * 4  # four words per scripted reply
     results = [json.loads(line) for line in (run_dir / "results.jsonl").read_text().splitlines()]
-    assert len(results) == 4 and {r["id"] for r in results} == {f"arith-1-test-{i}" for i in range(4)}
+    assert len(results) == 4 and {r["id"] for r in results} == {f"arith-0-test-{i}" for i in range(4)}
     # The fake says 7 every time: the score must match the gold answers exactly.
     assert summary["accuracy"] == sum(r["gold"] == 7 for r in results) / 4
     manifest_text = (run_dir / "manifest.json").read_text()

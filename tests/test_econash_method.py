@@ -24,7 +24,7 @@ FAST = {"embedder": "hashing", "temperatures": [0.2, 1.0], "top_ps": [1.0], "sty
 
 def build(responder, seed=0, train=12, test=4, **options):
     registries = econash.registries()
-    task = econash.load_task("arith", registries=registries)
+    task = econash.load_task("arith", registries=registries, level=1)
     method = econash.load_method("econash", registries=registries, **{**FAST, **options})
     backend = FakeBackend(responder=responder)
     return registries, Components(backend=backend, task=task, method=method), task
@@ -37,7 +37,7 @@ def config(tmp_path, name="run", train=12, test=4, **extra):
 
 
 def game(train=12, test=4, seed=0):
-    task = econash.load_task("arith")
+    task = econash.load_task("arith", level=1)
     gold = {p.question: p.gold for p in task.load("train", train, seed) + task.load("test", test, seed)}
     return GameBackend(gold)
 

@@ -58,13 +58,13 @@ def test_killed_evaluation_resumes_with_every_question_exactly_once(tmp_path):
     before = lines(results)
     assert 4 <= len(before) < 16 and not (run_dir / "summary.json").exists()
     with open(results, "a") as handle:  # what a kill during a write leaves behind
-        handle.write('{"id": "arith-1-test-15", "predic')
+        handle.write('{"id": "arith-0-test-15", "predic')
 
     resumed = run_cli("resume", str(run_dir), "--display", "plain")
     assert resumed.returncode == 0, resumed.stderr
     after = lines(results)
     ids = [row["id"] for row in after]
-    assert sorted(ids) == sorted(f"arith-1-test-{i}" for i in range(16)) and len(ids) == 16
+    assert sorted(ids) == sorted(f"arith-0-test-{i}" for i in range(16)) and len(ids) == 16
     assert after[: len(before)] == before  # finished work is kept as it was
     summary = json.loads((run_dir / "summary.json").read_text())
     assert summary["n_test"] == 16 and summary["llm_calls"] == 16 and summary["complete"] is True
