@@ -48,7 +48,8 @@ def bench_updates(repeats: int) -> dict:
     rows = []
     for n in (3, 6, 12):
         rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-        learner = Learner(LearnerConfig(batch_size=32), n_agents=n, n_actions=18, embed_dim=384, seed=0)
+        learner = Learner(LearnerConfig(batch_size=32, updates_per_step=1), n_agents=n, n_actions=18, embed_dim=384,
+                          seed=0)  # one gradient step on one batch of 32
         rng = random.Random(0)
         for _ in range(256):
             snap = learner.snapshot()
