@@ -51,7 +51,7 @@ class EcoNashOptions(StrictModel):
     strategy_max_tokens: int = Field(70, ge=8)
     strategy_retries: int = Field(1, ge=0)
     strategy_temperature: float = Field(0.3, ge=0)
-    executor_max_tokens: int = Field(160, ge=8)
+    executor_max_tokens: int = Field(128, ge=8)
     commitment_temperature: float = Field(0.1, ge=0)
     commitment_max_tokens: int = Field(96, ge=8)
     update_interval: int = Field(4, ge=1)
