@@ -81,7 +81,7 @@ def test_backend_end_to_end(llama, kind):
 
 def test_econash_run_against_the_server(llama, tmp_path):
     run_dir = tmp_path / "run"
-    result = run_cli("run", "--backend", "openai", "--base-url", llama.base_url, "--model", "smollm",
+    result = run_cli("run", "--backend", "openai", "--method", "cot", "--base-url", llama.base_url, "--model", "smollm",
                      "--test-size", "2", "--display", "none", "--no-cache", "--run-dir", str(run_dir),
                      env={"OPENAI_API_KEY": ""}, timeout=300)
     assert result.returncode == 0, result.stderr
