@@ -158,13 +158,18 @@ def test_eight_concurrent_requests_all_complete_like_sequential_ones():
 @needs_llama
 @pytest.mark.slow
 def test_main_job_runs_offline_with_defaults(tmp_path):
-    """`econash run` with no options besides a small test size: local model, arith, offline."""
+    """`econash run` with no options besides a small test size: econash on the local model and arith,
+    offline: untrained and trained policies on the same questions, training in between."""
     result = run_cli("run", "--test-size", "3", "--display", "plain", "--run-dir", str(tmp_path / "r"),
                      timeout=600)
     assert result.returncode == 0, result.stderr
     summary = json.loads((tmp_path / "r" / "summary.json").read_text())
     assert summary["backend"] == "local" and summary["task"] == "arith" and summary["n_test"] == 3
-    assert summary["tokens"]["completion"] > 0 and summary["llm_calls"] == 3
+    assert summary["method"] == "econash" and summary["n_train"] == 12
+    # Per question: a strategy (regenerated at most once), three executors and a commitment.
+    assert 3 * 5 <= summary["llm_calls"] <= 3 * 6 and summary["tokens"]["completion"] > 0
+    assert summary["untrained"]["n_test"] == 3 and summary["llm_calls_train"] >= 12 * 5
+    assert "untrained" in result.stdout and "trained" in result.stdout
 
 
 @needs_llama
