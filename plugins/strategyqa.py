@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any, Callable
 
-from pydantic import Field
 
-from econash.data import DataSpec, HubSource, Record, load_problems
+from econash.data import DataSpec, HubSource, Record
 from econash.hookspecs import hookimpl
-from econash.task import Split, Task
-from econash.types import Problem, Score, StrictModel
+from econash.types import Problem, Score
+from econash_plugins._file_task import FileTask
 from econash_plugins._answers import extract_yes_no, verdict
 
 SPEC = DataSpec("strategyqa", hub=HubSource("ChilleD/StrategyQA"))
@@ -28,19 +26,13 @@ def build(record: Record) -> Problem:
                    metadata=metadata)
 
 
-class StrategyQATask(Task):
+class StrategyQATask(FileTask):
     """StrategyQA yes/no questions needing implicit multi-step reasoning (strategyqa/train.jsonl or the hub)."""
 
     name = "strategyqa"
 
-    class Options(StrictModel):
-        test_fraction: float = Field(0.2, gt=0.0, le=1.0)
-
-    def __init__(self, data: Path | None = None, test_fraction: float = 0.2) -> None:
-        self.data, self.test_fraction = data, test_fraction
-
-    def load(self, split: Split, size: int | None, seed: int) -> list[Problem]:
-        return load_problems(SPEC, self.data, split, size, seed, build=build, test_fraction=self.test_fraction)
+    spec = SPEC
+    build = staticmethod(build)
 
     def answer_format(self, problem: Problem) -> str:
         return "End with 'The answer is yes.' or 'The answer is no.'"

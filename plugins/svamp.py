@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Callable
 
-from pydantic import Field
 
-from econash.data import DataSpec, HubSource, Record, load_problems
+from econash.data import DataSpec, HubSource, Record
 from econash.hookspecs import hookimpl
-from econash.task import Split
-from econash.types import Problem, StrictModel
+from econash.types import Problem
+from econash_plugins._file_task import FileTask
 from econash_plugins._answers import NumericAnswers
 
 SPEC = DataSpec("svamp", hub=HubSource("ChilleD/SVAMP"))
@@ -27,19 +25,13 @@ def build(record: Record) -> Problem:
                    metadata={"type": record.fields.get("Type"), "equation": record.fields.get("Equation")})
 
 
-class SVAMPTask(NumericAnswers):
+class SVAMPTask(FileTask, NumericAnswers):
     """SVAMP arithmetic word problems (svamp/train.jsonl, test.jsonl or the hub); the prompt is Body + Question."""
 
     name = "svamp"
 
-    class Options(StrictModel):
-        test_fraction: float = Field(0.2, gt=0.0, le=1.0)
-
-    def __init__(self, data: Path | None = None, test_fraction: float = 0.2) -> None:
-        self.data, self.test_fraction = data, test_fraction
-
-    def load(self, split: Split, size: int | None, seed: int) -> list[Problem]:
-        return load_problems(SPEC, self.data, split, size, seed, build=build, test_fraction=self.test_fraction)
+    spec = SPEC
+    build = staticmethod(build)
 
 
 @hookimpl
