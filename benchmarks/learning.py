@@ -1,7 +1,8 @@
 """Learning benchmarks.
 
 1. ``updates``: learner update time and peak memory for N = 3, 6 and 12 executors at batch 32 on
-   the CPU (target: at most 50 ms per update for N = 3). Peak memory is the growth of the
+   the CPU (target: at most 50 ms per update for N = 3), and for the multi topology's hierarchical
+   mixer (N = 6 in 2 clusters, N = 12 in 4). Peak memory is the growth of the
    process's peak resident set while updating (ru_maxrss), and the size of the parameters,
    optimiser state and replay buffer.
 2. ``policy``: with a real model (default: the local SmolLM2 backend), the trained greedy policy
@@ -46,10 +47,12 @@ def bench_updates(repeats: int) -> dict:
     from econash.learning.learner import Learner, LearnerConfig
 
     rows = []
-    for n in (3, 6, 12):
+    # single topology at N = 3, 6, 12; then the multi topology's hierarchical mixer (clusters of 3)
+    for n, k in ((3, 1), (6, 1), (12, 1), (6, 2), (12, 4)):
         rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        clusters = [list(range(c * n // k, (c + 1) * n // k)) for c in range(k)]
         learner = Learner(LearnerConfig(batch_size=32, updates_per_step=1), n_agents=n, n_actions=18, embed_dim=384,
-                          seed=0)  # one gradient step on one batch of 32
+                          clusters=clusters, seed=0)  # one gradient step on one batch of 32
         rng = random.Random(0)
         for _ in range(256):
             snap = learner.snapshot()
@@ -71,7 +74,7 @@ def bench_updates(repeats: int) -> dict:
         optimiser = sum(t.numel() * t.element_size() for s in learner.optimizer.state.values()
                         for t in s.values() if torch.is_tensor(t))
         buffer = sum(t.numel() * t.element_size() for t in learner.buffer.data.values())
-        rows.append({"executors": n, "batch": 32, "median_ms": statistics.median(times) * 1000,
+        rows.append({"executors": n, "clusters": k, "batch": 32, "median_ms": statistics.median(times) * 1000,
                      "p90_ms": sorted(times)[int(0.9 * len(times))] * 1000,
                      "parameters_mb": params / 1e6, "optimiser_mb": optimiser / 1e6, "buffer_mb": buffer / 1e6,
                      "peak_rss_growth_mb": (rss_after - rss_before) / 1024})
@@ -80,11 +83,11 @@ def bench_updates(repeats: int) -> dict:
 
 
 def print_updates(result: dict) -> None:
-    print(f"{'executors':>9} {'median ms':>9} {'p90 ms':>7} {'params MB':>9} {'optim MB':>8} {'buffer MB':>9} "
+    print(f"{'executors':>9} {'clusters':>8} {'median ms':>9} {'p90 ms':>7} {'params MB':>9} {'optim MB':>8} {'buffer MB':>9} "
           f"{'peak RSS +MB':>12}")
     for r in result["rows"]:
-        print(f"{r['executors']:>9} {r['median_ms']:>9.2f} {r['p90_ms']:>7.2f} {r['parameters_mb']:>9.2f} "
-              f"{r['optimiser_mb']:>8.2f} {r['buffer_mb']:>9.2f} {r['peak_rss_growth_mb']:>12.1f}")
+        print(f"{r['executors']:>9} {r['clusters']:>8} {r['median_ms']:>9.2f} {r['p90_ms']:>7.2f} "
+              f"{r['parameters_mb']:>9.2f} {r['optimiser_mb']:>8.2f} {r['buffer_mb']:>9.2f} {r['peak_rss_growth_mb']:>12.1f}")
     print(f"target N=3 <= 50 ms: {'met' if result['target_n3_le_50ms'] else 'NOT met'}")
 
 

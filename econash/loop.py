@@ -23,7 +23,7 @@ from econash.plugins import EconashPluginManager
 from econash.rundir import RunDirectory
 from econash.types import Problem, ResultRecord, Score
 
-CHECKPOINT_FORMAT = 1
+CHECKPOINT_FORMAT = 2  # 2: per-executor strategy embeddings, rounds and target networks
 
 
 async def run_all(coroutines: Iterable[Coroutine[Any, Any, None]], limit: int) -> None:

@@ -7,7 +7,7 @@ import json
 import subprocess
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -27,8 +27,10 @@ from econash.plugins import EconashPluginManager, make_plugin_manager
 from econash.registry import Registries
 from econash.rundir import RunDirectory, repair_jsonl
 from econash.task import Task
+from econash.topology import Topology
 from econash.types import (
     CallRecord,
+    ClusterLayout,
     EvalTokens,
     PluginInfo,
     Problem,
@@ -79,15 +81,28 @@ class Components:
     backend: Backend
     task: Task
     method: Method
+    topology: Topology | None = None  # None: the single topology
+    #: one backend per executor for heterogeneous teams (empty: executors use ``backend``)
+    executor_backends: list[Backend] = field(default_factory=list)
 
     @classmethod
     def build(cls, config: RunConfig, registries: Registries) -> Components:
         task = registries.tasks.create(config.task, config.task_options, data=config.data)
         method = registries.methods.create(config.method, config.method_options)
-        registries.topologies.get(config.topology)  # fail early on an unknown topology
+        topology = registries.topologies.create(config.topology, config.topology_options)
+        layout = topology.layout(config.executors)  # fails early on a team the topology cannot form
         backend = registries.backends.create(config.backend, config.backend_options, model=config.model,
                                              base_url=config.base_url)
-        return cls(backend=backend, task=task, method=method)
+        executor_backends = [
+            registries.backends.create(spec.backend, spec.options, model=spec.model, base_url=spec.base_url)
+            for spec in layout.executors
+        ]
+        return cls(backend=backend, task=task, method=method, topology=topology, executor_backends=executor_backends)
+
+    def layout(self, n_executors: int) -> ClusterLayout:
+        if self.topology is None:
+            return ClusterLayout(clusters=[list(range(n_executors))])
+        return self.topology.layout(n_executors)
 
 
 def load_prices(config: RunConfig, backend: Backend) -> PriceTable | None:
@@ -197,7 +212,8 @@ async def _execute(config: RunConfig, components: Components, pm: EconashPluginM
                     prices=prices, cost_limit=config.cost_limit, max_connections=config.max_connections,
                     emit=emit, on_call=on_call)
     run = RunContext(backend=backend, task=task, generation=config.generation, engine=engine,
-                     executors=config.executors, seed=config.seed,
+                     executors=config.executors, seed=config.seed, layout=components.layout(config.executors),
+                     executor_backends=components.executor_backends,
                      extras={"run_dir": rundir.path, "config": config, "plugin_manager": pm, "registries": registries})
     checkpointer = Checkpointer(rundir, pm)
     state = TrainState()
@@ -231,6 +247,8 @@ async def _execute(config: RunConfig, components: Components, pm: EconashPluginM
         raise
     finally:
         await backend.aclose()
+        for executor_backend in components.executor_backends:
+            await executor_backend.aclose()
         if engine.cache is not None:
             engine.cache.close()
         rundir.close()

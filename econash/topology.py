@@ -1,4 +1,5 @@
-"""The interface of coordinator topologies: how executors are grouped under coordinators."""
+"""The interface of coordinator topologies: how executors are grouped under coordinators, and
+which backend each executor runs on."""
 
 from __future__ import annotations
 
@@ -9,7 +10,12 @@ from econash.types import ClusterLayout
 
 
 class Topology(ABC):
-    """Groups N executors into clusters, each with a coordinator."""
+    """Groups N executors into clusters, each with a coordinator.
+
+    A layout with one cluster is the paper's setting; several clusters with ``hierarchical`` add a
+    global coordinator over the clusters' commitments (and hierarchical mixing in the learner);
+    ``executors`` in the layout put executors on backends of their own.
+    """
 
     name: ClassVar[str] = "topology"
     #: how many executors of one episode may fail before the episode fails
@@ -17,4 +23,4 @@ class Topology(ABC):
 
     @abstractmethod
     def layout(self, n_executors: int) -> ClusterLayout:
-        """The clusters for a team of ``n_executors``."""
+        """The clusters for a team of ``n_executors``; raise ConfigError when the team cannot be split."""

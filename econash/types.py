@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 SCHEMA_VERSION = 1
 
@@ -147,11 +147,32 @@ class RewardInput(StrictModel):
     seed: int = 0
 
 
+class ExecutorBackend(StrictModel):
+    """The backend and model one executor runs on (heterogeneous teams); unset fields follow the run's."""
+
+    backend: str
+    model: str | None = None
+    base_url: str | None = None
+    options: dict[str, Any] = Field(default_factory=dict)
+
+
 class ClusterLayout(StrictModel):
-    """How a topology groups executors: one list of executor indices per coordinator."""
+    """How a topology groups executors: one list of executor indices per local coordinator. With
+    ``hierarchical`` a global coordinator commits from the clusters' commitments. ``executors``
+    gives each executor its own backend (empty: every role uses the run's backend)."""
 
     clusters: list[list[int]]
     hierarchical: bool = False
+    executors: list[ExecutorBackend] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _partition(self) -> ClusterLayout:
+        members = sorted(i for cluster in self.clusters for i in cluster)
+        if not self.clusters or any(not c for c in self.clusters) or members != list(range(len(members))):
+            raise ValueError(f"clusters {self.clusters} must split executors 0..N-1 into non-empty groups")
+        if self.executors and len(self.executors) != len(members):
+            raise ValueError(f"{len(self.executors)} executor backends for {len(members)} executors")
+        return self
 
 
 # ---------------------------------------------------------------- configuration

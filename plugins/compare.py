@@ -13,6 +13,10 @@ Method options: ``-B method_options.KEY=VALUE`` goes to every compared method (a
 does not take KEY refuses it), while ``-B method_options.METHOD.KEY=VALUE`` goes to METHOD only,
 e.g. ``-B method_options.econash.embedder=hashing``. The same nesting works in a --config file.
 
+``--topologies single,multi`` runs every method once per topology (``OUT/<method>/<topology>/``);
+rows are then labelled ``METHOD@TOPOLOGY``, so a sweep draws one scaling line per pair.
+Methods other than the econash family have no coordinators and run the same under any topology.
+
 ``--sweep-executors 1,2,4`` runs every method once per count with the run's ``executors`` set to
 it (``OUT/<method>/executors-<N>/``), adds an ``executors`` field to each row and writes
 ``scaling.png``. A method honours the count if it reads ``RunContext.executors`` (the econash
@@ -69,6 +73,18 @@ def parse_counts(text: str | None) -> list[int]:
     return counts
 
 
+def parse_topologies(text: str | None, registries: Registries) -> list[str]:
+    """--topologies single,multi -> ['single', 'multi']; unknown names fail here."""
+    if text is None:
+        return []
+    names = list(dict.fromkeys(name.strip() for name in text.split(",") if name.strip()))
+    if not names:
+        raise ConfigError("--topologies is empty; give topology names separated by commas, e.g. single,multi.")
+    for name in names:
+        registries.topologies.get(name)
+    return names
+
+
 def method_options_for(method: str, options: dict[str, Any], registries: Registries) -> dict[str, Any]:
     """Options shared by all methods, overlaid with those scoped to this method (method_options.METHOD.KEY)."""
     registered = set(registries.methods.names())
@@ -99,11 +115,26 @@ def _check_options(method: str, options: dict[str, Any], registries: Registries,
 
 
 def plan_runs(base: RunConfig, methods: list[str], counts: list[int], out: Path,
-              registries: Registries) -> list[tuple[RunConfig, int | None]]:
+              registries: Registries, topologies: list[str] | None = None) -> list[tuple[RunConfig, int | None]]:
     """One config per run, every one checked (names and method options) before anything runs."""
     registries.tasks.get(base.task)
     registries.backends.get(base.backend)
     registries.topologies.get(base.topology)
+    plans: list[tuple[RunConfig, int | None]] = []
+    for topology in topologies or [None]:
+        topology_base = base if topology is None else base.model_copy(update={"topology": topology})
+        topology_out = out if topology is None else None
+        for config, count in _plan_methods(topology_base, methods, counts, out, registries):
+            if topology_out is None:  # OUT/<method>/<topology>/[executors-N]
+                relative = config.run_dir.relative_to(out)
+                config = config.model_copy(update={"run_dir": out / relative.parts[0] / topology /
+                                                   Path(*relative.parts[1:])})
+            plans.append((config, count))
+    return plans
+
+
+def _plan_methods(base: RunConfig, methods: list[str], counts: list[int], out: Path,
+                  registries: Registries) -> list[tuple[RunConfig, int | None]]:
     plans: list[tuple[RunConfig, int | None]] = []
     registered = set(registries.methods.names())
     shared = {key: value for key, value in base.method_options.items() if key not in registered}
@@ -193,7 +224,7 @@ def _say(text: str, quiet: bool) -> None:
 
 
 def compare(state: AppState, methods_text: str, sweep_text: str | None, out: Path | None, as_json: bool,
-            kwargs: dict[str, Any]) -> dict[str, Any]:
+            kwargs: dict[str, Any], topologies_text: str | None = None) -> dict[str, Any]:
     """Check everything, run every method (per executor count), write and print the reports."""
     from econash.runner import run as run_method
 
@@ -206,13 +237,16 @@ def compare(state: AppState, methods_text: str, sweep_text: str | None, out: Pat
     registries = state.registries
     methods = parse_methods(methods_text, registries)
     counts = parse_counts(sweep_text)
+    topologies = parse_topologies(topologies_text, registries)
+    if topologies and kwargs.get("topology"):
+        raise ConfigError("Give either --topology or --topologies, not both.")
     base = _load_config(kwargs)
     out = out if out is not None else default_out(base.task)
     if out.exists() and not out.is_dir():
         raise ConfigError(f"Output folder '{out}' is a file; choose another --out.")
     if out.exists() and any(out.iterdir()):
         raise ConfigError(f"Output folder '{out}' is not empty; choose another --out.")
-    plans = plan_runs(base, methods, counts, out, registries)
+    plans = plan_runs(base, methods, counts, out, registries, topologies)
     plot = _can_plot()
     quiet = base.display == "none" or as_json
     if not plot:
@@ -225,11 +259,15 @@ def compare(state: AppState, methods_text: str, sweep_text: str | None, out: Pat
     summaries: list[Summary] = []
     try:
         for i, (config, count) in enumerate(plans, 1):
-            label = config.method if count is None else f"{config.method} with {count} executors"
+            name = f"{config.method}@{config.topology}" if topologies else config.method
+            label = name if count is None else f"{name} with {count} executors"
             _say(f"[{i}/{len(plans)}] {label}: running in {config.run_dir}", quiet)
             summary = run_method(config, pm=state.pm, registries=registries)
             summaries.append(summary)
-            rows.append(_report.summary_row(summary, metric_name(summary, registries), count))
+            row = _report.summary_row(summary, metric_name(summary, registries), count)
+            if topologies:
+                row.update(method=name, topology=config.topology)
+            rows.append(row)
             # Reports are rewritten after every run, so a failure later keeps what has finished.
             write_reports(out, build_report(base, rows, summaries, counts))
     except BaseException:
@@ -257,19 +295,21 @@ def register_commands(cli: click.Group) -> None:
                   help="Methods to compare, comma separated (see `econash list methods`).")
     @click.option("--sweep-executors", "sweep_text", metavar="N,M,...",
                   help="Run every method once per executor count, e.g. 1,2,4,8, and plot scaling.png.")
+    @click.option("--topologies", "topologies_text", metavar="T,U,...",
+                  help="Run every method once per topology, e.g. single,multi (rows METHOD@TOPOLOGY).")
     @click.option("--out", type=click.Path(path_type=Path, file_okay=False),
                   help="Folder for the runs and reports (default runs/compare-<time>-<task>/).")
     @run_options
     @click.option("--json", "as_json", is_flag=True, help="Print compare.json to stdout instead of a table.")
     @click.pass_context
-    def compare_command(ctx: click.Context, methods_text: str, sweep_text: str | None, out: Path | None,
-                        as_json: bool, **kwargs: Any) -> None:
+    def compare_command(ctx: click.Context, methods_text: str, sweep_text: str | None, topologies_text: str | None,
+                        out: Path | None, as_json: bool, **kwargs: Any) -> None:
         """Run several methods on the same questions; one table and a plot of accuracy against tokens.
 
         Scope a method option to one method with -B method_options.METHOD.KEY=VALUE
         (unscoped method_options go to every method).
         """
-        compare(ctx.find_object(AppState), methods_text, sweep_text, out, as_json, kwargs)
+        compare(ctx.find_object(AppState), methods_text, sweep_text, out, as_json, kwargs, topologies_text)
 
     # Shared run options that compare replaces (--methods, --out) stay accepted, to explain, but unlisted.
     for param in compare_command.params:

@@ -1,6 +1,11 @@
 """The `econash` method (method.md): coordinator strategy, executors with learned generation settings,
 belief-weighted commitment, rewards from reward plugins, and the BNE learner of econash.learning.
 
+The run's topology decides the team: one coordinator over every executor (`single`), local
+coordinators per cluster and a global one over their commitments (`multi`), or executors on
+backends of their own (`hetero`). With ``rounds`` above 1 the executors see the team's commitment
+and answer again; each round is a learner transition, bootstrapped through target networks.
+
 Also registers `econash-untrained` (random actions, same prompts) and `econash-random-reward`
 (trained on random rewards: the paper's ablation).
 """
@@ -32,6 +37,14 @@ COMMIT_PROMPT = (
     "{answers}\n\nWeigh the answers by their reasoning and their weights and decide the final answer. "
     "{answer_format}"
 )
+GLOBAL_COMMIT_PROMPT = (
+    "Question: {question}\n\nYour teams' answers, each with a confidence weight:\n"
+    "{answers}\n\nWeigh the answers by their reasoning and their weights and decide the final answer. "
+    "{answer_format}"
+)
+#: appended to the executor prompt from the second round on
+REVISION_PROMPT = ("\n\nYour team's answer after the last round: {previous}\n"
+                   "Check it against the question: keep it if it is right, correct it if it is wrong.")
 
 
 class EcoNashOptions(StrictModel):
@@ -54,6 +67,8 @@ class EcoNashOptions(StrictModel):
     executor_max_tokens: int = Field(128, ge=8)
     commitment_temperature: float = Field(0.1, ge=0)
     commitment_max_tokens: int = Field(96, ge=8)
+    # Rounds per episode: from the second on, executors revise the team's last commitment.
+    rounds: int = Field(1, ge=1, le=8)
     update_interval: int = Field(4, ge=1)
     es_window: int = Field(32, ge=1)
     es_min_delta: float = Field(0.01, ge=0)
@@ -103,11 +118,19 @@ class EcoNashMethod(Method):
         self.run = run
         self.seed = run.seed
         self.n = run.executors
+        self.clusters = run.clusters()
+        self.hierarchical = len(self.clusters) > 1
+        self.cluster_of = {i: k for k, members in enumerate(self.clusters) for i in members}
         self.embedder = registries.embedders.create(self.options.embedder)
         grid = ActionGrid(self.options.temperatures, self.options.top_ps, self.options.styles)
-        self.actions = grid.clipped(run.backend.capabilities)
+        # One grid, the same indices for everyone; values clipped to each executor's own backend.
+        self.backends = [run.executor_backend(i) for i in range(self.n)]
+        self.executor_actions = [grid.clipped(b.capabilities) for b in self.backends]
+        self.actions = self.executor_actions[0]
         if self.options.fixed_action >= len(self.actions):
             raise ConfigError(f"method option fixed_action must be below {len(self.actions)}, the number of actions.")
+        models: dict[tuple[str, str], int] = {}
+        model_ids = [models.setdefault((b.name, b.model), len(models)) for b in self.backends]
         names = list(self.options.reward_weights)
         if self.options.random_rewards:
             names = ["random"]
@@ -117,7 +140,8 @@ class EcoNashMethod(Method):
             config = LearnerConfig(**self.options.learner)
         except ValidationError as exc:
             raise ConfigError(validation_message(exc, LearnerConfig, prefix="learner option ")) from None
-        self.learner = Learner(config, n_agents=self.n, n_actions=len(self.actions), embed_dim=dim, seed=run.seed)
+        self.learner = Learner(config, n_agents=self.n, n_actions=len(self.actions), embed_dim=dim,
+                               model_ids=model_ids, clusters=self.clusters, seed=run.seed)
         self.early = EarlyStopping(self.options.es_window, self.options.es_min_delta, self.options.es_patience)
 
     def set_policy(self, policy: str) -> None:
@@ -128,15 +152,16 @@ class EcoNashMethod(Method):
     async def _embed(self, texts: list[str]) -> list[list[float]]:
         return await asyncio.to_thread(self.embedder.embed, texts)
 
-    async def _strategy(self, problem: Problem, episode: EpisodeContext) -> str:
+    async def _strategy(self, problem: Problem, episode: EpisodeContext, cluster: int = 0) -> str:
         o = self.options
         messages = [{"role": "user", "content": STRATEGY_PROMPT.format(question=problem.question, words=o.strategy_words)}]
         text, tokens = "", 0
         for attempt in range(o.strategy_retries + 1):
             # One token over the cap is enough to know a strategy is too long; more would be wasted.
+            # Clusters draw apart, so a cache never hands every local coordinator the same strategy.
             result = await episode.call(messages, episode.sampling(temperature=o.strategy_temperature,
                                                                    max_tokens=o.strategy_max_tokens + 1),
-                                        role="coordinator", draw=attempt)
+                                        role="coordinator", draw=cluster * (o.strategy_retries + 1) + attempt)
             text = result.text.strip()
             tokens = result.usage.completion_tokens or len(text.split())
             if tokens <= o.strategy_max_tokens:
@@ -144,10 +169,11 @@ class EcoNashMethod(Method):
         words = text.split()  # over the hard cap after every try: keep the share of words that fits
         return " ".join(words[: max(1, len(words) * o.strategy_max_tokens // max(tokens, 1))])
 
-    def _choose(self, e_q: list[float], e_s: list[float], episode: EpisodeContext) -> tuple[list[int], list[float]]:
+    def _choose(self, e_q: list[float], e_s: list[list[float]], episode: EpisodeContext,
+                round_: int) -> tuple[list[int], list[float]]:
         import torch
 
-        rng = _episode_rng(self.seed, episode.phase, episode.index)
+        rng = _episode_rng(self.seed, episode.phase, episode.index * self.options.rounds + round_)
         q_e, s_e = torch.tensor(e_q), torch.tensor(e_s)
         if self.policy == "learned":
             actions, q = self.learner.act(q_e, s_e, explore=episode.phase == "train", rng=rng, step=episode.index)
@@ -159,75 +185,139 @@ class EcoNashMethod(Method):
                 actions = [self.options.fixed_action] * self.n
         return actions, [float(q[i, a]) for i, a in enumerate(actions)]
 
-    async def _play(self, problem: Problem, episode: EpisodeContext) -> dict[str, Any]:
-        o, task = self.options, episode.task
-        strategy = await self._strategy(problem, episode)
-        e_q, e_s = await self._embed([problem.question, strategy])
-        snapshot = self.learner.snapshot()
-        actions, chosen_q = self._choose(e_q, e_s, episode)
-        answer_format = task.answer_format(problem)
+    async def _commit(self, problem: Problem, episode: EpisodeContext, prompt: str, answers: list[str],
+                      weights: list[float], **fields: str) -> str:
+        listing = "\n".join(f"{i + 1}. (weight {w:.2f}) {a}" for i, (a, w) in enumerate(zip(answers, weights)))
+        result = await episode.call(
+            [{"role": "user", "content": prompt.format(question=problem.question, answers=listing,
+                                                       answer_format=episode.task.answer_format(problem), **fields)}],
+            episode.sampling(temperature=self.options.commitment_temperature,
+                             max_tokens=self.options.commitment_max_tokens),
+            role="coordinator")
+        return result.text.strip()
+
+    async def _round(self, problem: Problem, episode: EpisodeContext, strategies: list[str], e_q: list[float],
+                     e_s: list[list[float]], previous: str | None, round_: int) -> dict[str, Any]:
+        """Executors answer once, each cluster commits, and (with several clusters) the global coordinator."""
+        o = self.options
+        actions, chosen_q = self._choose(e_q, e_s, episode, round_)
+        answer_format = episode.task.answer_format(problem)
+        revision = REVISION_PROMPT.format(previous=previous) if previous is not None else ""
 
         async def execute(i: int) -> str:
-            action = self.actions[actions[i]]
-            prompt = EXECUTOR_PROMPT.format(question=problem.question, strategy=strategy, style=action.instruction,
-                                            answer_format=answer_format)
+            action = self.executor_actions[i][actions[i]]
+            prompt = EXECUTOR_PROMPT.format(question=problem.question, strategy=strategies[self.cluster_of[i]],
+                                            style=action.instruction, answer_format=answer_format) + revision
             sampling = episode.sampling(temperature=action.temperature, top_p=action.top_p,
                                         max_tokens=o.executor_max_tokens)
-            result = await episode.call([{"role": "user", "content": prompt}], sampling, role="executor", agent=i)
+            result = await episode.call([{"role": "user", "content": prompt}], sampling, role="executor", agent=i,
+                                        backend=self.backends[i])
             return result.text.strip()
 
         answers = list(await asyncio.gather(*(execute(i) for i in range(self.n))))
-        weights = _softmax(chosen_q)  # beliefs reach the coordinator as confidence weights
-        listing = "\n".join(f"{i + 1}. (weight {w:.2f}) {a}" for i, (a, w) in enumerate(zip(answers, weights)))
-        commit = await episode.call(
-            [{"role": "user", "content": COMMIT_PROMPT.format(question=problem.question, strategy=strategy,
-                                                              answers=listing, answer_format=answer_format)}],
-            episode.sampling(temperature=o.commitment_temperature, max_tokens=o.commitment_max_tokens),
-            role="coordinator")
-        return {"strategy": strategy, "e_q": e_q, "e_s": e_s, "snapshot": snapshot, "actions": actions,
-                "answers": answers, "weights": weights, "commitment": commit.text.strip()}
+        weights = [0.0] * self.n
+        for members in self.clusters:  # beliefs reach each coordinator as confidence weights
+            for i, w in zip(members, _softmax([chosen_q[i] for i in members])):
+                weights[i] = w
+        cluster_commitments = list(await asyncio.gather(*(
+            self._commit(problem, episode, COMMIT_PROMPT, [answers[i] for i in members],
+                         [weights[i] for i in members], strategy=strategies[k])
+            for k, members in enumerate(self.clusters))))
+        commitment = cluster_commitments[0]
+        if self.hierarchical:
+            cluster_weights = _softmax([sum(chosen_q[i] for i in m) / len(m) for m in self.clusters])
+            commitment = await self._commit(problem, episode, GLOBAL_COMMIT_PROMPT, cluster_commitments,
+                                            cluster_weights)
+        return {"e_s": e_s, "actions": actions, "answers": answers, "weights": weights,
+                "cluster_commitments": cluster_commitments, "commitment": commitment}
+
+    async def _play(self, problem: Problem, episode: EpisodeContext) -> dict[str, Any]:
+        strategies = list(await asyncio.gather(*(self._strategy(problem, episode, cluster=k)
+                                                 for k in range(len(self.clusters)))))
+        e_q, *e_strategies = await self._embed([problem.question, *strategies])
+        snapshot = self.learner.snapshot()
+        rounds: list[dict[str, Any]] = []
+        previous: str | None = None
+        for round_ in range(self.options.rounds):
+            if previous is None:
+                e_s = [e_strategies[self.cluster_of[i]] for i in range(self.n)]
+            else:  # later rounds observe the strategy together with the commitment under revision
+                revised = await self._embed([f"{s}\n{previous}" for s in strategies])
+                e_s = [revised[self.cluster_of[i]] for i in range(self.n)]
+            rounds.append(await self._round(problem, episode, strategies, e_q, e_s, previous, round_))
+            previous = rounds[-1]["commitment"]
+        return {"strategies": strategies, "e_q": e_q, "snapshot": snapshot, "rounds": rounds,
+                "commitment": rounds[-1]["commitment"]}
 
     async def solve(self, problem: Problem, episode: EpisodeContext) -> str:
         return (await self._play(problem, episode))["commitment"]
+
+    async def _rewards(self, problem: Problem, episode: EpisodeContext, played: dict[str, Any]) -> dict[str, Any]:
+        """Rewards r_i of one round, each executor judged against its own cluster's commitment."""
+        task = episode.task
+        texts = played["answers"] + played["cluster_commitments"]
+        vectors = await self._embed(texts)
+        rewards = [0.0] * self.n
+        weights = {"random": 1.0} if self.options.random_rewards else self.options.reward_weights
+        for k, members in enumerate(self.clusters):
+            commitment = played["cluster_commitments"][k]
+            commit_answer, commit_score = task.grade_text(commitment, problem)
+            answers = [played["answers"][i] for i in members]
+            graded = [task.grade_text(a, problem) for a in answers]
+            agrees = []
+            for answer, _ in graded:
+                if answer is None or commit_answer is None:
+                    agrees.append(False)
+                else:
+                    agreement = task.score(answer, problem.model_copy(update={"gold": commit_answer}))
+                    agrees.append(bool(agreement.correct) if agreement.correct is not None else agreement.score >= 0.999)
+            inputs = RewardInput(problem=problem, executor_answers=answers, commitment=commitment,
+                                 executor_scores=[s.score for _, s in graded], commitment_score=commit_score.score,
+                                 executor_agrees=agrees, executor_embeddings=[vectors[i] for i in members],
+                                 commitment_embedding=vectors[self.n + k], seed=self.seed)
+            totals = [0.0] * len(members)
+            for name, weight in weights.items():
+                values = await self.rewards[name].compute_async(inputs, episode)
+                totals = [t + weight * v for t, v in zip(totals, values)]
+            for i, total in zip(members, totals):
+                rewards[i] = min(max(total, 0.0), self.options.r_max)
+        e_c = [vectors[self.n + self.cluster_of[i]] for i in range(self.n)]
+        return {"rewards": rewards, "e_c": e_c, "inputs": inputs}
 
     async def train_episode(self, problem: Problem, episode: EpisodeContext) -> dict[str, Any]:
         import torch
 
         played = await self._play(problem, episode)
         task = episode.task
-        commit_answer, commit_score = task.grade_text(played["commitment"], problem)
-        graded = [task.grade_text(a, problem) for a in played["answers"]]
-        agrees = []
-        for answer, _ in graded:
-            if answer is None or commit_answer is None:
-                agrees.append(False)
-            else:
-                agreement = task.score(answer, problem.model_copy(update={"gold": commit_answer}))
-                agrees.append(bool(agreement.correct) if agreement.correct is not None else agreement.score >= 0.999)
-        vectors = await self._embed(played["answers"] + [played["commitment"]])
-        inputs = RewardInput(problem=problem, executor_answers=played["answers"], commitment=played["commitment"],
-                             executor_scores=[s.score for _, s in graded], commitment_score=commit_score.score,
-                             executor_agrees=agrees, executor_embeddings=vectors[:-1],
-                             commitment_embedding=vectors[-1], seed=self.seed)
-        weights = {"random": 1.0} if self.options.random_rewards else self.options.reward_weights
-        totals = [0.0] * self.n
-        for name, weight in weights.items():
-            values = await self.rewards[name].compute_async(inputs, episode)
-            totals = [t + weight * v for t, v in zip(totals, values)]
-        rewards = [min(max(t, 0.0), self.options.r_max) for t in totals]
-        team = commit_score.score
-        if self.options.random_rewards:
-            team = self.rewards["random"].compute(inputs.model_copy(update={"executor_answers": ["team"]}))[0]
-        elif self.options.team_includes_mean_reward:
-            team += sum(rewards) / len(rewards)
-        transition = {"e_q": torch.tensor(played["e_q"]), "e_s": torch.tensor(played["e_s"]),
-                      "h_base": played["snapshot"]["h_base"], "h_input": played["snapshot"]["h_input"],
-                      "actions": torch.tensor(played["actions"]), "rewards": torch.tensor(rewards),
-                      "team": torch.tensor(team), "e_c": torch.tensor(vectors[-1])}
-        self.pending.append((episode.index, {"transition": transition, "actions": played["actions"],
-                                             "rewards": rewards, "team": team}))
-        return {"actions": [self.actions[a].label() for a in played["actions"]], "rewards": rewards,
-                "team_reward": team, "commitment_score": commit_score.score}
+        rounds = played["rounds"]
+        transitions, steps = [], []
+        before = 0.0  # the team reward of a round is what it adds to the commitment's score, so the
+        score = 0.0  # undiscounted return of an episode is its final commitment's score
+        for t, round_ in enumerate(rounds):
+            judged = await self._rewards(problem, episode, round_)
+            _, commit_score = task.grade_text(round_["commitment"], problem)
+            score = commit_score.score
+            team = score - before
+            before = score
+            if self.options.random_rewards:
+                inputs = judged["inputs"].model_copy(update={"executor_answers": [f"team {t}"]})
+                team = self.rewards["random"].compute(inputs)[0]
+            elif self.options.team_includes_mean_reward:
+                team += sum(judged["rewards"]) / self.n
+            last = t == len(rounds) - 1
+            next_e_s = rounds[t + 1]["e_s"] if not last else [[0.0] * len(played["e_q"])] * self.n
+            transitions.append({"e_q": torch.tensor(played["e_q"]), "e_s": torch.tensor(round_["e_s"]),
+                                "h_base": played["snapshot"]["h_base"], "h_input": played["snapshot"]["h_input"],
+                                "actions": torch.tensor(round_["actions"]), "rewards": torch.tensor(judged["rewards"]),
+                                "team": torch.tensor(team), "e_c": torch.tensor(judged["e_c"]),
+                                "e_s_next": torch.tensor(next_e_s), "done": torch.tensor(float(last))})
+            steps.append((round_["actions"], judged["rewards"], team))
+        episode_return = sum(team for _, _, team in steps)
+        self.pending.append((episode.index, {"transitions": transitions, "steps": steps, "team": episode_return}))
+        return {"actions": [[self.actions[a].label() for a in actions] for actions, _, _ in steps]
+                if len(steps) > 1 else [self.actions[a].label() for a in steps[0][0]],
+                "rewards": steps[-1][1] if len(steps) == 1 else [r for _, r, _ in steps],
+                "team_reward": episode_return, "commitment_score": score}
 
     # ------------------------------------------------------------ learning
 
@@ -237,8 +327,9 @@ class EcoNashMethod(Method):
         batch = [item for _, item in sorted(self.pending, key=lambda pair: pair[0])]  # episode order, not finish order
         self.pending = []
         for item in batch:
-            self.learner.observe(item["transition"])
-            self.learner.advance_history(item["actions"], item["rewards"])
+            for transition, (actions, rewards, _) in zip(item["transitions"], item["steps"]):
+                self.learner.observe(transition)
+                self.learner.advance_history(actions, rewards)
         self.early.record([item["team"] for item in batch])
         metrics = self.learner.update() or {}
         self.stop = self.early.step()

@@ -102,7 +102,7 @@ def optimum(n_agents: int = 3) -> float:
 
 
 def play(seed: int, episodes: int, *, mixer: str = "belief", test_questions: int = 40,
-         learner: dict[str, Any] | None = None) -> dict[str, Any]:
+         learner: dict[str, Any] | None = None, method_options: dict[str, Any] | None = None) -> dict[str, Any]:
     """Train EcoNash on the game for ``episodes`` episodes; return the greedy team's expected reward."""
     registries = econash.registries()
     task = econash.load_task("arith", registries=registries, level=1)  # enough distinct questions
@@ -114,6 +114,7 @@ def play(seed: int, episodes: int, *, mixer: str = "belief", test_questions: int
         "update_interval": 8, "es_patience": 10_000,
         "learner": {"mixer": mixer, "epsilon_decay_episodes": int(episodes * 0.6), "batch_size": 32,
                     "buffer_size": 256, **(learner or {})},
+        **(method_options or {}),
     }
     method = econash.load_method("econash", registries=registries, **options)
     with tempfile.TemporaryDirectory() as tmp:

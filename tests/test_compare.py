@@ -172,6 +172,23 @@ def test_sweep_executors_runs_each_count_and_plots_scaling(tmp_path):
     assert "executors" in md_rows[0] and len(md_rows) == 4
 
 
+def test_topologies_sweep_single_and_multi_side_by_side(tmp_path):
+    out = tmp_path / "out"
+    result = invoke(["compare", "--methods", "econash-untrained", "--topologies", "single,multi",
+                     "--sweep-executors", "2,4", *FAKE, "--test-size", "2", "--out", str(out), *HASHING, "--json"])
+    assert result.exit_code == 0, result.output
+    rows = json.loads(result.stdout)["methods"]
+    calls = {(r["method"], r["executors"]): r["calls_per_question"] for r in rows}
+    # single: strategy + N + commitment; multi (2 clusters): 2 strategies + N + 2 local + 1 global commitment
+    assert calls == {("econash-untrained@single", 2): 4, ("econash-untrained@single", 4): 6,
+                     ("econash-untrained@multi", 2): 7, ("econash-untrained@multi", 4): 9}
+    assert {r["topology"] for r in rows} == {"single", "multi"}
+    assert Path(rows[-1]["run_dir"]) == out / "econash-untrained" / "multi" / "executors-4"
+    assert_real_plot(out / "scaling.png")
+    bad = invoke(["compare", "--methods", "cot", "--topologies", "single,mutli", *FAKE, "--out", str(tmp_path / "b")])
+    assert bad.exit_code == 2 and "mutli" in bad.output
+
+
 class CountedAgents(Method):
     """A test method that makes one call per agent; its agent count is an option named in executors_option."""
 

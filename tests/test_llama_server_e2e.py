@@ -88,3 +88,25 @@ def test_econash_run_against_the_server(llama, tmp_path):
     summary = json.loads((run_dir / "summary.json").read_text())
     assert summary["llm_calls"] == 2 and summary["backend"] == "openai" and summary["n_test"] == 2
     assert summary["tokens"]["completion"] > 0
+
+
+def test_hetero_team_of_the_local_model_and_the_server(llama, tmp_path):
+    """A heterogeneous team: executors 0 and 2 on the in-process local model, executor 1 on the
+    llama.cpp server through the openai SDK; the coordinator on the local model."""
+    run_dir = tmp_path / "hetero"
+    executors = json.dumps([{"backend": "local"},
+                            {"backend": "openai", "base_url": llama.base_url, "model": "smollm"}])
+    result = run_cli("run", "--topology", "hetero", "-B", f"topology_options.executors={executors}",
+                     "--train-size", "4", "--test-size", "2", "-B", "method_options.update_interval=2",
+                     "-B", "method_options.executor_max_tokens=24", "-B", "method_options.commitment_max_tokens=24",
+                     "-B", "method_options.embedder=hashing", "--display", "none", "--no-cache",
+                     "--run-dir", str(run_dir), env={"OPENAI_API_KEY": ""}, timeout=600)
+    assert result.returncode == 0, result.stderr
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert summary["n_test"] == 2 and summary["llm_calls"] == 2 * 5
+    models = summary["by_model"]
+    assert models["smollm"]["calls"] == 2  # executor 1's answer to each test question came over HTTP
+    assert sum(m["calls"] for name, m in models.items() if name != "smollm") == 2 * 4
+    calls = [json.loads(line) for line in (run_dir / "events.jsonl").read_text().splitlines()]
+    over_http = {c["agent"] for c in calls if c.get("type") == "llm_call" and c.get("model") == "smollm"}
+    assert over_http == {1}

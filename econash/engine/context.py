@@ -13,7 +13,16 @@ from typing import TYPE_CHECKING, Any
 from econash.backend import Backend
 from econash.engine.engine import Engine
 from econash.engine.ledger import Ledger
-from econash.types import CallRecord, GenerationConfig, LLMRequest, LLMResult, Message, SamplingParams, Usage
+from econash.types import (
+    CallRecord,
+    ClusterLayout,
+    GenerationConfig,
+    LLMRequest,
+    LLMResult,
+    Message,
+    SamplingParams,
+    Usage,
+)
 
 if TYPE_CHECKING:  # pragma: no cover
     from econash.task import Task
@@ -29,7 +38,17 @@ class RunContext:
     engine: Engine = field(default_factory=Engine)
     executors: int = 3
     seed: int = 0
+    #: how the topology groups the executors (None: one cluster of all of them)
+    layout: ClusterLayout | None = None
+    #: executor i's backend in heterogeneous teams (empty: every role uses ``backend``)
+    executor_backends: list[Backend] = field(default_factory=list)
     extras: dict[str, Any] = field(default_factory=dict)
+
+    def clusters(self) -> list[list[int]]:
+        return self.layout.clusters if self.layout is not None else [list(range(self.executors))]
+
+    def executor_backend(self, agent: int) -> Backend:
+        return self.executor_backends[agent] if self.executor_backends else self.backend
 
     def ledger(self, phase: str) -> Ledger:
         return self.engine.ledger(phase)

@@ -21,17 +21,23 @@ class Field:
 
 
 def transition_scheme(n_agents: int, embed_dim: int, history_dim: int, n_actions: int) -> dict[str, Field]:
-    """One single-step EcoNash episode."""
+    """One round of an EcoNash episode (a single-round episode is one transition with done = 1).
+
+    Strategy and commitment embeddings are per executor: in the ``multi`` topology each executor
+    follows its cluster's strategy and is compared with its cluster's commitment.
+    """
     return {
         "e_q": Field((embed_dim,)),  # question embedding
-        "e_s": Field((embed_dim,)),  # strategy embedding
+        "e_s": Field((n_agents, embed_dim)),  # strategy embedding each executor observed
         "h_base": Field((n_agents, history_dim)),  # history state before the last GRU step
         "h_input": Field((n_agents, n_actions + 1)),  # the last (action, reward) fed to that step
         "actions": Field((n_agents,), torch.long),
         "rewards": Field((n_agents,)),  # r_i
-        "team": Field(()),  # team reward y
-        "e_c": Field((embed_dim,)),  # commitment embedding (L_SD target)
+        "team": Field(()),  # team reward of this round
+        "e_c": Field((n_agents, embed_dim)),  # commitment embedding each executor is compared with (L_SD)
         "model_ids": Field((n_agents,), torch.long),
+        "e_s_next": Field((n_agents, embed_dim)),  # the next round's strategy embeddings (unused when done)
+        "done": Field(()),  # 1 on an episode's last round: no bootstrap from the next round
     }
 
 

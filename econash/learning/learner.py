@@ -4,6 +4,12 @@ One backward pass over ``L_TD + lambda_local * L_local + lambda_sd * L_SD`` and 
 every module, so gradients reach the history GRU, the belief networks (and action embeddings), the
 belief encoder and the mixer. With ``mixer="none"`` the same belief networks learn independently
 from their own rewards only (the ablation the mixer is measured against).
+
+Transitions are rounds. The last round of an episode (every round of a single-round episode) has
+``done = 1`` and its TD target is the team reward; an earlier round bootstraps:
+``y = r + gamma * Q_tot_target(next)``, where the next round's joint action is the online networks'
+greedy one (double Q-learning) valued by target networks, copies of every module refreshed every
+``target_update_interval`` gradient steps.
 """
 
 from __future__ import annotations
@@ -19,7 +25,7 @@ from torch import Tensor
 from torch.nn import functional as F
 
 from econash.learning.buffer import ReplayBuffer, transition_scheme
-from econash.learning.networks import BeliefEncoder, BeliefMixer, BeliefNetworks, HistoryCell
+from econash.learning.networks import BeliefEncoder, BeliefMixer, BeliefNetworks, HierarchicalMixer, HistoryCell
 from econash.errors import ConfigError
 from econash.types import StrictModel
 
@@ -39,11 +45,19 @@ class LearnerConfig(StrictModel):
     share_params: bool = False
     mixer: Literal["belief", "none"] = "belief"
     lr: float = Field(1e-3, gt=0)
+    # Learning-rate annealing: lr falls linearly to lr_end over the exploration horizon
+    # (epsilon_decay_episodes), so the values settle instead of chasing reward noise once the
+    # policy is mostly greedy (on the coordination game it removed every question-to-question
+    # flip of the greedy team). None keeps lr constant.
+    lr_end: float | None = Field(1e-4, gt=0)
     batch_size: int = Field(32, ge=1)
     buffer_size: int = Field(256, ge=1)
     lambda_local: float = Field(0.1, ge=0)
     lambda_sd: float = Field(0.1, ge=0)
     grad_clip: float = Field(10.0, gt=0)
+    # Multi-round episodes: discount and how often (gradient steps) the target networks are refreshed.
+    gamma: float = Field(0.99, ge=0, le=1)
+    target_update_interval: int = Field(50, ge=1)
     updates_per_step: int = Field(4, ge=1)
     exploration: Literal["epsilon", "boltzmann"] = "epsilon"
     epsilon_start: float = Field(1.0, ge=0, le=1)
@@ -70,7 +84,7 @@ class Learner:
     """Owns the networks, optimiser, buffer, carried history and exploration state."""
 
     def __init__(self, config: LearnerConfig, *, n_agents: int, n_actions: int, embed_dim: int,
-                 model_ids: list[int] | None = None, seed: int = 0) -> None:
+                 model_ids: list[int] | None = None, clusters: list[list[int]] | None = None, seed: int = 0) -> None:
         if config.belief_dim % config.heads or config.action_dim % config.heads:
             raise ConfigError("Learner belief_dim and action_dim must be divisible by heads; change one of them.")
         self.config = config
@@ -80,14 +94,20 @@ class Learner:
         torch.manual_seed(seed)
         self.model_ids = torch.tensor(model_ids or [0] * n_agents, dtype=torch.long)
         n_models = int(self.model_ids.max().item()) + 1
+        # More than one cluster (the multi topology) mixes hierarchically: per cluster, then globally.
+        self.clusters = [list(c) for c in clusters] if clusters and len(clusters) > 1 else None
         self.history = HistoryCell(n_actions, config.history_dim)
         self.beliefs = BeliefNetworks(n_agents, n_actions, embed_dim, config.history_dim, id_dim=config.id_dim,
                                       hidden=config.hidden, belief_dim=config.belief_dim,
                                       action_dim=config.action_dim, n_models=n_models, share=config.share_params)
         self.encoder = BeliefEncoder(config.belief_dim, config.heads, config.group_dim)
-        self.mixer = BeliefMixer(config.action_dim, config.group_dim, config.heads, config.feature_dim,
-                                 config.mixing_dim, commitment_dim=embed_dim)
+        mixer_sizes = (config.action_dim, config.group_dim, config.heads, config.feature_dim, config.mixing_dim)
+        self.mixer: BeliefMixer | HierarchicalMixer = (
+            HierarchicalMixer(self.clusters, *mixer_sizes, commitment_dim=embed_dim) if self.clusters
+            else BeliefMixer(*mixer_sizes, commitment_dim=embed_dim))
         self.modules = {"history": self.history, "beliefs": self.beliefs, "encoder": self.encoder, "mixer": self.mixer}
+        # Target networks for bootstrapped TD targets of multi-round episodes; never trained directly.
+        self.targets = {name: copy.deepcopy(m).requires_grad_(False) for name, m in self.modules.items()}
         params = [p for name, m in self.modules.items() if self._trained(name) for p in m.parameters()]
         self.optimizer = torch.optim.Adam(params, lr=config.lr, foreach=True)  # fewer tiny kernels on the CPU
         self.buffer = ReplayBuffer(transition_scheme(n_agents, embed_dim, config.history_dim, n_actions),
@@ -114,6 +134,12 @@ class Learner:
         if c.exploration == "epsilon":
             return linear_schedule(c.epsilon_start, c.epsilon_end, step, horizon)
         return linear_schedule(c.boltzmann_start, c.boltzmann_end, step, horizon)
+
+    def learning_rate(self) -> float:
+        c = self.config
+        if c.lr_end is None:
+            return c.lr
+        return linear_schedule(c.lr, c.lr_end, self.episodes, c.epsilon_decay_episodes)
 
     @torch.no_grad()
     def q_values(self, e_q: Tensor, e_s: Tensor) -> tuple[Tensor, Tensor, Tensor]:
@@ -151,7 +177,48 @@ class Learner:
     # ------------------------------------------------------------ learning
 
     def observe(self, transition: dict[str, Any]) -> None:
-        self.buffer.add({**transition, "model_ids": self.model_ids})
+        """Store one round. ``e_s`` and ``e_c`` may be one vector shared by every executor (one
+        cluster); ``e_s_next`` and ``done`` default to a last round."""
+        row = dict(transition)
+        for name in ("e_s", "e_c", "e_s_next"):
+            if name in row and torch.as_tensor(row[name]).dim() == 1:
+                row[name] = torch.as_tensor(row[name]).expand(self.n_agents, -1)
+        row.setdefault("e_s_next", torch.zeros(self.n_agents, self.embed_dim))
+        row.setdefault("done", 1.0)
+        self.buffer.add({**row, "model_ids": self.model_ids})
+
+    def _mix(self, modules: dict[str, Any], beliefs: Tensor, q: Tensor, chosen: Tensor) -> tuple[Tensor, Tensor]:
+        """Q_tot and the features F_i of a batch, through the given (online or target) modules."""
+        encoder, mixer = modules["encoder"], modules["mixer"]
+        prompt_embeddings = BeliefMixer.prompt_embeddings(q, modules["beliefs"].action_embedding.weight)
+        if self.clusters is None:
+            return mixer(chosen, prompt_embeddings, encoder(beliefs))
+        cluster_groups = torch.stack([encoder(beliefs[:, members]) for members in self.clusters], dim=1)
+        return mixer(chosen, prompt_embeddings, cluster_groups, encoder(beliefs))
+
+    @torch.no_grad()
+    def td_targets(self, batch: dict[str, Tensor]) -> Tensor:
+        """y = team reward, plus gamma * Q_tot_target(next round) where the episode goes on."""
+        y = batch["team"].clone()
+        going_on = batch["done"] < 0.5
+        if not bool(going_on.any()):
+            return y
+        rows = {k: v[going_on] for k, v in batch.items()}
+        model_ids = rows["model_ids"][0]
+        # The carried history does not advance within an episode, so the next round sees the same h.
+        h_online = self.history(rows["h_input"], rows["h_base"])
+        _, q_online = self.beliefs(rows["e_q"], rows["e_s_next"], h_online, model_ids)
+        greedy = q_online.argmax(dim=-1, keepdim=True)  # double Q: online networks choose
+        t = self.targets
+        h_target = t["history"](rows["h_input"], rows["h_base"])
+        beliefs, q = t["beliefs"](rows["e_q"], rows["e_s_next"], h_target, model_ids)
+        q_next, _ = self._mix(t, beliefs, q, q.gather(-1, greedy).squeeze(-1))  # target networks value
+        y[going_on] += self.config.gamma * q_next
+        return y
+
+    def sync_targets(self) -> None:
+        for name, module in self.modules.items():
+            self.targets[name].load_state_dict(module.state_dict())
 
     def losses(self, batch: dict[str, Tensor]) -> dict[str, Tensor]:
         h = self.history(batch["h_input"], batch["h_base"])
@@ -160,12 +227,9 @@ class Learner:
         local = ((chosen - batch["rewards"]) ** 2).sum(dim=1).mean()
         if self.config.mixer == "none":
             return {"loss": local, "local": local}
-        group = self.encoder(beliefs)
-        prompt_embeddings = self.mixer.prompt_embeddings(q, self.beliefs.action_embedding.weight)
-        q_tot, features = self.mixer(chosen, prompt_embeddings, group)
-        td = ((q_tot - batch["team"]) ** 2).mean()
-        cos = F.cosine_similarity(self.mixer.project(features), batch["e_c"].unsqueeze(1).expand(-1, self.n_agents, -1),
-                                  dim=-1)
+        q_tot, features = self._mix(self.modules, beliefs, q, chosen)
+        td = ((q_tot - self.td_targets(batch)) ** 2).mean()
+        cos = F.cosine_similarity(self.mixer.project(features), batch["e_c"], dim=-1)
         sd = ((1.0 - cos) ** 2).sum(dim=1).mean()
         loss = td + self.config.lambda_local * local + self.config.lambda_sd * sd
         return {"loss": loss, "td": td, "local": local, "sd": sd, "q_tot": q_tot.mean()}
@@ -174,6 +238,9 @@ class Learner:
         if len(self.buffer) == 0:
             return None
         metrics: dict[str, float] = {}
+        lr = self.learning_rate()
+        for group in self.optimizer.param_groups:
+            group["lr"] = lr
         for _ in range(self.config.updates_per_step):
             batch = self.buffer.sample(min(self.config.batch_size, max(len(self.buffer), 1)), self.rng)
             losses = self.losses(batch)
@@ -183,9 +250,12 @@ class Learner:
                 [p for g in self.optimizer.param_groups for p in g["params"]], self.config.grad_clip)
             self.optimizer.step()
             self.updates += 1
+            if self.updates % self.config.target_update_interval == 0:
+                self.sync_targets()
             metrics = {k: float(v.detach()) for k, v in losses.items()}
             metrics["grad_norm"] = float(norm)
         metrics["exploration"] = self.exploration_value()
+        metrics["lr"] = lr
         return metrics
 
     # ------------------------------------------------------------ checkpoints
@@ -193,6 +263,7 @@ class Learner:
     def state_dict(self) -> dict[str, Any]:
         return {
             "modules": {name: copy.deepcopy(m.state_dict()) for name, m in self.modules.items()},
+            "targets": {name: copy.deepcopy(m.state_dict()) for name, m in self.targets.items()},
             "optimizer": copy.deepcopy(self.optimizer.state_dict()),
             "buffer": self.buffer.state_dict(),
             "rng": self.rng.getstate(),
@@ -206,6 +277,7 @@ class Learner:
     def load_state_dict(self, state: dict[str, Any]) -> None:
         for name, module in self.modules.items():
             module.load_state_dict(state["modules"][name])
+            self.targets[name].load_state_dict(state["targets"][name])
         self.optimizer.load_state_dict(state["optimizer"])
         self.buffer.load_state_dict(state["buffer"])
         self.rng.setstate(state["rng"])

@@ -18,6 +18,11 @@ its own policy (softmax of its detached Q values), not at the executed action. T
 mixing weights a function of the state alone: were they a function of the joint action, Q_tot
 would no longer be monotone across joint actions and the joint greedy action could differ from
 the per-agent greedy actions, which is the property decentralised execution relies on.
+
+* ``HierarchicalMixer`` (the ``multi`` topology): one ``BeliefMixer`` per cluster gives the
+  cluster's value from its executors' values, and a global monotone mixer conditioned on the whole
+  team's ``E`` mixes the cluster values into ``Q_tot``. A composition of monotone maps is
+  monotone, so the greedy property holds for the hierarchy too.
 """
 
 from __future__ import annotations
@@ -71,16 +76,19 @@ class BeliefNetworks(nn.Module):
         self.action_embedding = nn.Embedding(n_actions, action_dim)
 
     def forward(self, e_q: Tensor, e_s: Tensor, history: Tensor, model_ids: Tensor | None = None) -> tuple[Tensor, Tensor]:
-        """e_q, e_s: (B, D); history: (B, N, H). Returns beliefs (B, N, belief) and Q values (B, N, A)."""
+        """e_q: (B, D); e_s: (B, D), or (B, N, D) when executors follow different strategies (one per
+        cluster); history: (B, N, H). Returns beliefs (B, N, belief) and Q values (B, N, A)."""
         batch = e_q.shape[0]
         agents = torch.arange(self.n_agents, device=e_q.device)
         identity = self.identity(agents)
         if model_ids is not None:
             identity = identity + self.model_identity(model_ids)
+        if e_s.dim() == 2:
+            e_s = e_s.unsqueeze(1).expand(-1, self.n_agents, -1)
         beliefs, qs = [], []
         for i in range(self.n_agents):
             k = 0 if self.share else i
-            obs = torch.cat([e_q, e_s, history[:, i], identity[i].expand(batch, -1)], dim=-1)
+            obs = torch.cat([e_q, e_s[:, i], history[:, i], identity[i].expand(batch, -1)], dim=-1)
             b = torch.tanh(self.encoders[k](obs))
             beliefs.append(b)
             qs.append(self.q_heads[k](b))
@@ -135,3 +143,41 @@ class BeliefMixer(nn.Module):
         w2 = torch.abs(self.hyper_w2(group))  # (B, M), non-negative
         q_tot = (hidden * w2).sum(dim=-1) + self.hyper_b2(group).squeeze(-1)
         return q_tot, features
+
+
+class HierarchicalMixer(nn.Module):
+    """A mixer per cluster, then a global mixer over the cluster values; monotone end to end."""
+
+    def __init__(self, clusters: list[list[int]], action_dim: int = 32, group_dim: int = 32, heads: int = 4,
+                 feature_dim: int = 32, mixing_dim: int = 32, commitment_dim: int | None = None) -> None:
+        super().__init__()
+        self.clusters = [list(c) for c in clusters]
+        order = [i for cluster in self.clusters for i in cluster]
+        if sorted(order) != list(range(len(order))):
+            raise ValueError(f"clusters {clusters} must partition the executors 0..N-1")
+        self.register_buffer("inverse", torch.argsort(torch.tensor(order)), persistent=False)
+        self.cluster_mixers = nn.ModuleList(
+            BeliefMixer(action_dim, group_dim, heads, feature_dim, mixing_dim) for _ in self.clusters)
+        k = len(self.clusters)
+        self.hyper_w1 = nn.Linear(group_dim, k * mixing_dim)
+        self.hyper_b1 = nn.Linear(group_dim, mixing_dim)
+        self.hyper_w2 = nn.Linear(group_dim, mixing_dim)
+        self.hyper_b2 = mlp([group_dim, mixing_dim, 1])
+        self.project = nn.Linear(feature_dim, commitment_dim) if commitment_dim else None
+
+    def forward(self, chosen_q: Tensor, prompt_embeddings: Tensor, cluster_groups: Tensor,
+                group: Tensor) -> tuple[Tensor, Tensor]:
+        """chosen_q (B, N), prompt embeddings (B, N, d), E per cluster (B, K, g), E of the team (B, g)
+        -> Q_tot (B,), F (B, N, feature) in executor order."""
+        values, features = [], []
+        for k, (members, mixer) in enumerate(zip(self.clusters, self.cluster_mixers)):
+            value, feature = mixer(chosen_q[:, members], prompt_embeddings[:, members], cluster_groups[:, k])
+            values.append(value)
+            features.append(feature)
+        cluster_q = torch.stack(values, dim=1)  # (B, K)
+        batch, k = cluster_q.shape
+        w1 = torch.abs(self.hyper_w1(group)).view(batch, k, -1)  # non-negative
+        hidden = F.elu((w1 * cluster_q.unsqueeze(-1)).sum(dim=1) + self.hyper_b1(group))
+        w2 = torch.abs(self.hyper_w2(group))
+        q_tot = (hidden * w2).sum(dim=-1) + self.hyper_b2(group).squeeze(-1)
+        return q_tot, torch.cat(features, dim=1)[:, self.inverse]
