@@ -103,26 +103,28 @@ def test_state_round_trip_gives_identical_greedy_actions_and_q_values(tmp_path):
         assert torch.equal(q1, q2)
 
 
-def test_resumed_training_matches_an_uninterrupted_run(tmp_path):
-    registries, components, _ = build(game(train=24))
+@pytest.mark.parametrize("rounds", [1, 2])
+def test_resumed_training_matches_an_uninterrupted_run(tmp_path, rounds):
+    registries, components, _ = build(game(train=24), rounds=rounds)
     reference = asyncio.run(run_async(config(tmp_path, "ref", train=24, eval_untrained=False),
                                       registries=registries, components=components))
 
     calls = {"n": 0}
     healthy = game(train=24)
+    per_episode = 1 + rounds * 4  # strategy, then executors and commitment per round
 
     def dies_midway(request):
         calls["n"] += 1
-        if calls["n"] > 5 * 14:  # during the 4th batch of 4 episodes
+        if calls["n"] > per_episode * 14:  # during the 4th batch of 4 episodes
             raise PermissionError("simulated crash")
         return healthy(request)
 
-    registries, components, _ = build(dies_midway)
+    registries, components, _ = build(dies_midway, rounds=rounds)
     with pytest.raises(BackendError):
         asyncio.run(run_async(config(tmp_path, "crash", train=24, eval_untrained=False),
                               registries=registries, components=components))
     assert not (tmp_path / "crash" / "summary.json").exists()
-    registries, components, _ = build(game(train=24))
+    registries, components, _ = build(game(train=24), rounds=rounds)
     resumed = asyncio.run(resume_async(tmp_path / "crash", registries=registries, components=components))
 
     read = lambda run: (tmp_path / run / "metrics.jsonl").read_text()  # noqa: E731
@@ -130,9 +132,10 @@ def test_resumed_training_matches_an_uninterrupted_run(tmp_path):
     assert resumed.accuracy == reference.accuracy and resumed.llm_calls_train == reference.llm_calls_train
     last = lambda run: sorted((tmp_path / run / "checkpoints").glob("*.pt"))[-1]  # noqa: E731
     a, b = torch.load(last("crash"), weights_only=False), torch.load(last("ref"), weights_only=False)
-    for name, module in a["method"]["learner"]["modules"].items():
-        for key, tensor in module.items():
-            assert torch.equal(tensor, b["method"]["learner"]["modules"][name][key]), (name, key)
+    for part in ("modules", "targets"):
+        for name, module in a["method"]["learner"][part].items():
+            for key, tensor in module.items():
+                assert torch.equal(tensor, b["method"]["learner"][part][name][key]), (part, name, key)
 
 
 def test_options_are_checked():
