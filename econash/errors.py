@@ -33,6 +33,11 @@ class BackendError(EconashError):
     """A backend call failed in a way retrying will not fix."""
 
 
+class RetriesExhaustedError(BackendError):
+    """A backend call kept failing with transient errors until the retry budget ran out. A topology
+    that tolerates failed executors absorbs these; a fatal error (auth, bad request) still stops the run."""
+
+
 def missing_dependency(feature: str, package: str, extra: str) -> MissingDependencyError:
     """Build the standard message for a missing optional dependency."""
     return MissingDependencyError(

@@ -102,7 +102,8 @@ class Components:
     def layout(self, n_executors: int) -> ClusterLayout:
         if self.topology is None:
             return ClusterLayout(clusters=[list(range(n_executors))])
-        return self.topology.layout(n_executors)
+        layout = self.topology.layout(n_executors)
+        return layout.model_copy(update={"max_failed_executors": self.topology.max_failed_executors})
 
 
 def load_prices(config: RunConfig, backend: Backend) -> PriceTable | None:

@@ -18,7 +18,8 @@ class Topology(ABC):
     """
 
     name: ClassVar[str] = "topology"
-    #: how many executors of one episode may fail before the episode fails
+    #: how many executors of one round may fail (their calls' retries exhausted) before the episode
+    #: fails; a failed executor's answer is left out of the commitment and its reward is 0
     max_failed_executors: int = 0
 
     @abstractmethod

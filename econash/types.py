@@ -164,6 +164,9 @@ class ClusterLayout(StrictModel):
     clusters: list[list[int]]
     hierarchical: bool = False
     executors: list[ExecutorBackend] = Field(default_factory=list)
+    #: executors of one round whose calls may fail (retries exhausted) before the episode fails;
+    #: the runner copies it from the topology's ``max_failed_executors``
+    max_failed_executors: int = Field(0, ge=0)
 
     @model_validator(mode="after")
     def _partition(self) -> ClusterLayout:

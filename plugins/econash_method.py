@@ -21,7 +21,7 @@ from pydantic import Field, ValidationError
 
 from econash.config import validation_message
 from econash.engine.context import EpisodeContext, RunContext
-from econash.errors import ConfigError
+from econash.errors import ConfigError, RetriesExhaustedError
 from econash.hookspecs import hookimpl
 from econash.method import Method
 from econash.types import Problem, RewardInput, StrictModel
@@ -42,6 +42,8 @@ GLOBAL_COMMIT_PROMPT = (
     "{answers}\n\nWeigh the answers by their reasoning and their weights and decide the final answer. "
     "{answer_format}"
 )
+#: what the coordinator reads for an executor whose call failed (topologies may tolerate some)
+FAILED_ANSWER = "(no answer: this solver's call failed)"
 #: appended to the executor prompt from the second round on
 REVISION_PROMPT = ("\n\nYour team's answer after the last round: {previous}\n"
                    "Check it against the question: keep it if it is right, correct it if it is wrong.")
@@ -214,7 +216,7 @@ class EcoNashMethod(Method):
                                         backend=self.backends[i])
             return result.text.strip()
 
-        answers = list(await asyncio.gather(*(execute(i) for i in range(self.n))))
+        answers = self._tolerate(await asyncio.gather(*(execute(i) for i in range(self.n)), return_exceptions=True))
         weights = [0.0] * self.n
         for members in self.clusters:  # beliefs reach each coordinator as confidence weights
             for i, w in zip(members, _softmax([chosen_q[i] for i in members])):
@@ -230,6 +232,15 @@ class EcoNashMethod(Method):
                                             cluster_weights)
         return {"e_s": e_s, "actions": actions, "answers": answers, "weights": weights,
                 "cluster_commitments": cluster_commitments, "commitment": commitment}
+
+    def _tolerate(self, outcomes: list[Any]) -> list[str]:
+        """Executors' answers; failed calls become FAILED_ANSWER while the topology allows that many."""
+        failed = [o for o in outcomes if isinstance(o, BaseException)]
+        allowed = self.run.layout.max_failed_executors if self.run.layout is not None else 0
+        for outcome in failed:  # anything but exhausted retries, or too many failures, fails the episode
+            if not isinstance(outcome, RetriesExhaustedError) or len(failed) > allowed:
+                raise outcome
+        return [FAILED_ANSWER if isinstance(o, BaseException) else o for o in outcomes]
 
     async def _play(self, problem: Problem, episode: EpisodeContext) -> dict[str, Any]:
         strategies = list(await asyncio.gather(*(self._strategy(problem, episode, cluster=k)
@@ -280,7 +291,8 @@ class EcoNashMethod(Method):
                 values = await self.rewards[name].compute_async(inputs, episode)
                 totals = [t + weight * v for t, v in zip(totals, values)]
             for i, total in zip(members, totals):
-                rewards[i] = min(max(total, 0.0), self.options.r_max)
+                failed = played["answers"][i] == FAILED_ANSWER
+                rewards[i] = 0.0 if failed else min(max(total, 0.0), self.options.r_max)
         e_c = [vectors[self.n + self.cluster_of[i]] for i in range(self.n)]
         return {"rewards": rewards, "e_c": e_c, "inputs": inputs}
 
@@ -314,7 +326,9 @@ class EcoNashMethod(Method):
             steps.append((round_["actions"], judged["rewards"], team))
         episode_return = sum(team for _, _, team in steps)
         self.pending.append((episode.index, {"transitions": transitions, "steps": steps, "team": episode_return}))
-        return {"actions": [[self.actions[a].label() for a in actions] for actions, _, _ in steps]
+        failed = sum(answer == FAILED_ANSWER for round_ in rounds for answer in round_["answers"])
+        return {**({"failed_executors": failed} if failed else {}),
+                "actions": [[self.actions[a].label() for a in actions] for actions, _, _ in steps]
                 if len(steps) > 1 else [self.actions[a].label() for a in steps[0][0]],
                 "rewards": steps[-1][1] if len(steps) == 1 else [r for _, r, _ in steps],
                 "team_reward": episode_return, "commitment_score": score}

@@ -5,18 +5,21 @@ hierarchical mixing inside the learner."""
 from __future__ import annotations
 
 import asyncio
+import json
 import re
 
 import pytest
 
 import econash
-from econash.errors import ConfigError
+from econash.errors import BackendError, ConfigError
 from econash.runner import Components, run_async
 from econash.testing import FakeBackend
 from econash.testing.fake import fake_token_count
 from econash.types import Capabilities, ClusterLayout, ExecutorBackend
+from econash_plugins.econash_method import FAILED_ANSWER
 from econash_plugins.hetero import HeterogeneousExecutors
 from econash_plugins.multi import MultiCoordinator
+from econash_plugins.single import SingleCoordinator
 
 from conftest import run_cli
 
@@ -35,7 +38,8 @@ def responder(request) -> str:
     return f"Executor {request.agent}: The answer is 3."
 
 
-def run(tmp_path, topology=None, executors=3, train=8, test=4, backend=None, executor_backends=(), **options):
+def run(tmp_path, topology=None, executors=3, train=8, test=4, backend=None, executor_backends=(), retry=None,
+        **options):
     registries = econash.registries()
     task = econash.load_task("arith", registries=registries, level=1)
     method = econash.load_method("econash", registries=registries, **{**FAST, **options})
@@ -44,7 +48,8 @@ def run(tmp_path, topology=None, executors=3, train=8, test=4, backend=None, exe
                             executor_backends=list(executor_backends))
     config = econash.RunConfig(backend="fake", method="econash", train_size=train, test_size=test, seed=0,
                                executors=executors, concurrency=4, display="none", run_dir=tmp_path / "run",
-                               cache={"train": False, "eval": False}, eval_untrained=False)
+                               cache={"train": False, "eval": False}, eval_untrained=False,
+                               **({"retry": retry} if retry else {}))
     summary = asyncio.run(run_async(config, registries=registries, components=components))
     return summary, components
 
@@ -182,3 +187,44 @@ def test_cli_runs_the_multi_topology_and_rejects_bad_options(tmp_path):
     assert bad.returncode == 2 and "clustres" in bad.stderr and "Traceback" not in bad.stderr
     hetero = run_cli(*base, "--topology", "hetero", "--run-dir", str(tmp_path / "h"))
     assert hetero.returncode == 2 and "needs executor backends" in hetero.stderr
+
+
+# ---------------------------------------------------------------- executors that fail
+
+
+def flaky_agent_one(request) -> str:
+    if request.role == "executor" and request.agent == 1:
+        raise ConnectionError("executor 1's server is down")  # transient: the engine retries, then gives up
+    return responder(request)
+
+
+def test_a_topology_may_tolerate_failed_executors(tmp_path):
+    summary, components = run(tmp_path, topology=SingleCoordinator(max_failed_executors=1),
+                              backend=FakeBackend(responder=flaky_agent_one), retry={"max_attempts": 2,
+                                                                                       "initial_wait_s": 0,
+                                                                                       "jitter_s": 0})
+    assert summary.complete and summary.n_test == 4 and "failed_episodes" not in summary.metrics
+    commits = [r for r in components.backend.requests if "Your team's answers" in r.messages[-1].content]
+    assert commits and all(FAILED_ANSWER in r.messages[-1].content for r in commits)
+    assert all(r.messages[-1].content.count("Executor") == 2 for r in commits)
+    buffer = components.method.learner.buffer
+    assert buffer.data["rewards"][: len(buffer), 1].abs().sum() == 0  # the failed executor earned nothing
+    events = [json.loads(line) for line in (tmp_path / "run" / "events.jsonl").read_text().splitlines()]
+    train = [e for e in events if e.get("type") == "episode" and e.get("phase") == "train"]
+    assert all(e["failed_executors"] == 1 for e in train)
+
+
+def test_without_tolerance_an_executor_that_keeps_failing_stops_the_run(tmp_path):
+    with pytest.raises(BackendError, match="gave up after 1 attempts.*econash resume"):
+        run(tmp_path, backend=FakeBackend(responder=flaky_agent_one), retry={"max_attempts": 1}, train=0)
+    assert not (tmp_path / "run" / "summary.json").exists()  # nothing scored; resume continues it
+
+
+def test_fatal_executor_errors_stop_the_run_even_when_failures_are_tolerated(tmp_path):
+    def unauthorised(request):
+        if request.role == "executor" and request.agent == 1:
+            raise PermissionError("401: bad key")  # fatal: retrying will not fix it
+        return responder(request)
+
+    with pytest.raises(BackendError, match="bad key"):
+        run(tmp_path, topology=SingleCoordinator(max_failed_executors=2), backend=FakeBackend(responder=unauthorised))

@@ -12,7 +12,7 @@ from typing import Any, Callable
 from econash.backend import Backend, ErrorKind
 from econash.engine.cache import ResponseCache, cache_key
 from econash.engine.ledger import CostLimitReached, Ledger, PriceTable
-from econash.errors import BackendError, ConfigError
+from econash.errors import BackendError, ConfigError, RetriesExhaustedError
 from econash.types import CallRecord, LLMRequest, LLMResult, RetryConfig, Usage
 
 EventSink = Callable[[dict[str, Any]], None]
@@ -127,7 +127,7 @@ class Engine:
                 if kind is ErrorKind.FATAL:
                     raise BackendError(_sentence(described)) from exc
                 if attempt >= self.retry.max_attempts:
-                    raise BackendError(
+                    raise RetriesExhaustedError(
                         f"{_clause(described)}; gave up after {attempt} attempts (check the server, or raise "
                         "retry.max_attempts), and `econash resume RUN_DIR` continues the run."
                     ) from exc
