@@ -10,11 +10,11 @@ ECONASH=${ECONASH:-.venv/bin/econash}
 METHODS=cot,sc,mad,moa,econash
 COMMON=(--seed 0 --display plain)
 
-$ECONASH compare --methods "$METHODS" --task arith --train-size 24 --test-size 16 --out "$OUT/arith" "${COMMON[@]}"
+$ECONASH compare --methods "$METHODS" --task arith --train-size 16 --test-size 12 --out "$OUT/arith" "${COMMON[@]}"
 # Scaling: untrained econash (random settings, same prompts) so the sweep measures the topology, not training.
 $ECONASH compare --methods econash-untrained --topologies single,multi --sweep-executors 1,2,3,4,6,8 \
-  --task arith --test-size 5 --out "$OUT/scaling" "${COMMON[@]}"
+  --task arith --test-size 12 --out "$OUT/scaling" "${COMMON[@]}"
 for task in gsm8k svamp strategyqa; do
-  $ECONASH compare --methods "$METHODS" --task "$task" --data "$DATA" --train-size 24 --test-size 10 \
+  $ECONASH compare --methods "$METHODS" --task "$task" --data "$DATA" --train-size 12 --test-size 6 \
     --out "$OUT/$task" "${COMMON[@]}"
 done
