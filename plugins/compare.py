@@ -123,12 +123,10 @@ def plan_runs(base: RunConfig, methods: list[str], counts: list[int], out: Path,
     plans: list[tuple[RunConfig, int | None]] = []
     for topology in topologies or [None]:
         topology_base = base if topology is None else base.model_copy(update={"topology": topology})
-        topology_out = out if topology is None else None
         for config, count in _plan_methods(topology_base, methods, counts, out, registries):
-            if topology_out is None:  # OUT/<method>/<topology>/[executors-N]
-                relative = config.run_dir.relative_to(out)
-                config = config.model_copy(update={"run_dir": out / relative.parts[0] / topology /
-                                                   Path(*relative.parts[1:])})
+            if topology is not None:  # OUT/<method>/<topology>/[executors-N]
+                method_dir, *rest = config.run_dir.relative_to(out).parts
+                config = config.model_copy(update={"run_dir": out.joinpath(method_dir, topology, *rest)})
             plans.append((config, count))
     return plans
 
