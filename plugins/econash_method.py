@@ -316,21 +316,22 @@ class EcoNashMethod(Method):
                 team = self.rewards["random"].compute(inputs)[0]
             elif self.options.team_includes_mean_reward:
                 team += sum(judged["rewards"]) / self.n
-            last = t == len(rounds) - 1
-            next_e_s = rounds[t + 1]["e_s"] if not last else [[0.0] * len(played["e_q"])] * self.n
-            transitions.append({"e_q": torch.tensor(played["e_q"]), "e_s": torch.tensor(round_["e_s"]),
-                                "h_base": played["snapshot"]["h_base"], "h_input": played["snapshot"]["h_input"],
-                                "actions": torch.tensor(round_["actions"]), "rewards": torch.tensor(judged["rewards"]),
-                                "team": torch.tensor(team), "e_c": torch.tensor(judged["e_c"]),
-                                "e_s_next": torch.tensor(next_e_s), "done": torch.tensor(float(last))})
+            transition = {"e_q": torch.tensor(played["e_q"]), "e_s": torch.tensor(round_["e_s"]),
+                          "h_base": played["snapshot"]["h_base"], "h_input": played["snapshot"]["h_input"],
+                          "actions": torch.tensor(round_["actions"]), "rewards": torch.tensor(judged["rewards"]),
+                          "team": torch.tensor(team), "e_c": torch.tensor(judged["e_c"])}
+            if t < len(rounds) - 1:  # the last round is terminal, the learner's default
+                transition.update(e_s_next=torch.tensor(rounds[t + 1]["e_s"]), done=0.0)
+            transitions.append(transition)
             steps.append((round_["actions"], judged["rewards"], team))
         episode_return = sum(team for _, _, team in steps)
         self.pending.append((episode.index, {"transitions": transitions, "steps": steps, "team": episode_return}))
+        labels = [[self.actions[a].label() for a in actions] for actions, _, _ in steps]
+        rewards = [r for _, r, _ in steps]
+        single = len(steps) == 1  # one round: flat lists, as before rounds existed
         failed = sum(answer == FAILED_ANSWER for round_ in rounds for answer in round_["answers"])
         return {**({"failed_executors": failed} if failed else {}),
-                "actions": [[self.actions[a].label() for a in actions] for actions, _, _ in steps]
-                if len(steps) > 1 else [self.actions[a].label() for a in steps[0][0]],
-                "rewards": steps[-1][1] if len(steps) == 1 else [r for _, r, _ in steps],
+                "actions": labels[0] if single else labels, "rewards": rewards[0] if single else rewards,
                 "team_reward": episode_return, "commitment_score": score}
 
     # ------------------------------------------------------------ learning
