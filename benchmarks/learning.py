@@ -15,13 +15,13 @@ Writes benchmarks/results/learning_<part>.json and prints a table.
     .venv/bin/python benchmarks/learning.py updates
     .venv/bin/python benchmarks/learning.py policy --task arith --train-size 48 --test-size 40
     .venv/bin/python benchmarks/learning.py policy --task gsm8k --data ../shared/data --train-size 48 --test-size 40
+    .venv/bin/python benchmarks/learning.py updates --smoke   # (and policy --smoke): checks the script runs
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import math
 import random
 import resource
 import statistics
@@ -32,23 +32,14 @@ from pathlib import Path
 RESULTS = Path(__file__).resolve().parent / "results"
 
 
-def wilson(successes: int, n: int, z: float = 1.96) -> tuple[float, float]:
-    if n == 0:
-        return 0.0, 0.0
-    p = successes / n
-    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
-    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
-    return max(0.0, centre - half), min(1.0, centre + half)
-
-
-def bench_updates(repeats: int) -> dict:
+def bench_updates(repeats: int, sizes: tuple[tuple[int, int], ...]) -> dict:
     import torch
 
     from econash.learning.learner import Learner, LearnerConfig
 
     rows = []
     # single topology at N = 3, 6, 12; then the multi topology's hierarchical mixer (clusters of 3)
-    for n, k in ((3, 1), (6, 1), (12, 1), (6, 2), (12, 4)):
+    for n, k in sizes:
         rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
         clusters = [list(range(c * n // k, (c + 1) * n // k)) for c in range(k)]
         learner = Learner(LearnerConfig(batch_size=32, updates_per_step=1), n_agents=n, n_actions=18, embed_dim=384,
@@ -93,6 +84,7 @@ def print_updates(result: dict) -> None:
 
 def bench_policy(args: argparse.Namespace) -> dict:
     import econash
+    from econash.stats import wilson_interval
 
     flags = dict(backend=args.backend, task=args.task, method="econash", train_size=args.train_size,
                  test_size=args.test_size, seed=args.seed, display="plain", eval_untrained=True,
@@ -103,6 +95,9 @@ def bench_policy(args: argparse.Namespace) -> dict:
         flags["model"] = args.model
     if args.embedder:
         flags["method_options"] = {"embedder": args.embedder}
+    if args.smoke:
+        flags.update(backend="fake", train_size=8, test_size=2, method_options={"embedder": "hashing"})
+        flags["run_dir"] = args.run_dir
     started = time.perf_counter()
     summary = econash.run(**flags)
     wall = time.perf_counter() - started
@@ -112,7 +107,7 @@ def bench_policy(args: argparse.Namespace) -> dict:
          summary.untrained.tokens.per_question, summary.untrained.llm_calls),
         ("trained (greedy)", summary.accuracy, summary.n_test, summary.tokens.per_question, summary.llm_calls),
     ):
-        low, high = wilson(round((accuracy or 0) * n), n)
+        low, high = wilson_interval(round((accuracy or 0) * n), n)
         rows.append({"policy": label, "accuracy": accuracy, "ci95": [low, high], "n": n,
                      "tokens_per_question": tokens, "calls": calls})
     return {"benchmark": "learning_policy", "task": args.task, "backend": args.backend, "model": summary.model,
@@ -130,11 +125,12 @@ def print_policy(result: dict) -> None:
               f"{r['calls']:>6}")
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="part", required=True)
     updates = sub.add_parser("updates")
     updates.add_argument("--repeats", type=int, default=50)
+    updates.add_argument("--smoke", action="store_true", help="two repeats at N = 3 only")
     policy = sub.add_parser("policy")
     policy.add_argument("--task", default="arith")
     policy.add_argument("--data", default=None)
@@ -144,10 +140,14 @@ def main() -> None:
     policy.add_argument("--train-size", type=int, default=48)
     policy.add_argument("--test-size", type=int, default=40)
     policy.add_argument("--seed", type=int, default=0)
-    args = parser.parse_args()
+    policy.add_argument("--smoke", action="store_true", help="the fake backend, 8 episodes, 2 questions")
+    policy.add_argument("--run-dir", default=None, help="where the run goes (default runs/...)")
+    parser.add_argument("--out", type=Path, default=None, help="the JSON file to write")
+    args = parser.parse_args(argv)
 
     if args.part == "updates":
-        result = bench_updates(args.repeats)
+        sizes = ((3, 1),) if args.smoke else ((3, 1), (6, 1), (12, 1), (6, 2), (12, 4))
+        result = bench_updates(2 if args.smoke else args.repeats, sizes)
         printer = print_updates
     else:
         result = bench_policy(args)
@@ -155,10 +155,12 @@ def main() -> None:
     result["python"] = sys.version.split()[0]
     RESULTS.mkdir(exist_ok=True)
     name = f"learning_{args.part}" if args.part == "updates" else f"learning_policy_{args.task}"
-    out = RESULTS / f"{name}.json"
+    out = args.out or RESULTS / f"{name}{'_smoke' if args.smoke else ''}.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(result, indent=2))
     printer(result)
     print(f"written: {out}")
+    return result
 
 
 if __name__ == "__main__":

@@ -75,6 +75,9 @@ def run_options(func: Any) -> Any:
         click.option("--executors", type=click.IntRange(min=1), help="Number of executors."),
         click.option("--train-size", type=click.IntRange(min=0), help="Train questions (methods that learn)."),
         click.option("--test-size", type=click.IntRange(min=1), help="Test questions to evaluate."),
+        click.option("--dev-size", type=click.IntRange(min=0),
+                     help="Train-split questions held out as a dev slice: the greedy policy's learning curve and "
+                          "early stopping (dev.*)."),
         click.option("--seed", type=int, help="Seed for data selection, sampling and learning."),
         click.option("--run-dir", type=click.Path(path_type=Path), help="Where to write the run (default runs/...)."),
         click.option("--display", type=click.Choice(["auto", "rich", "plain", "none"]), help="Progress display."),
@@ -100,7 +103,25 @@ def _load_config(kwargs: dict[str, Any]) -> Any:
     flags: dict[str, Any] = {name: kwargs.get(name) for name in RUN_FLAGS}
     if kwargs.get("no_cache"):
         flags["cache"] = {"train": False, "eval": False}
+    if kwargs.get("dev_size") is not None:
+        flags["dev"] = {"size": kwargs["dev_size"]}
     return load_config(config_file=kwargs.get("config_file"), flags=flags, overrides=kwargs.get("overrides", ()))
+
+
+def _accuracy_cell(accuracy: float | None, ci: Any) -> str:
+    if accuracy is None:
+        return "n/a"
+    return f"{accuracy:.3f} [{ci[0]:.2f}, {ci[1]:.2f}]" if ci else f"{accuracy:.3f}"
+
+
+def _actions_text(shares: list[dict[str, float]], limit: int = 2) -> str:
+    """'1: T=0 p=1 steps 100%; 2: ...': each executor's most frequent actions on the test questions."""
+    parts = []
+    for i, share in enumerate(shares):
+        top = list(share.items())[:limit]
+        rest = " ..." if len(share) > limit else ""
+        parts.append(f"{i + 1}: " + ", ".join(f"{label} {value:.0%}" for label, value in top) + rest)
+    return "; ".join(parts)
 
 
 def _print_summary(summary: Any) -> None:
@@ -108,25 +129,35 @@ def _print_summary(summary: Any) -> None:
     from rich.table import Table
 
     table = Table(title=f"econash run: {summary.method} on {summary.task}")
-    for column in ("backend", "model", "questions", "accuracy", "tokens/question", "calls", "wall s"):
+    for column in ("policy", "questions", "accuracy [95% CI]", "tokens/question", "calls", "wall s"):
         table.add_column(column)
-    table.add_column("policy")
-    accuracy = "n/a" if summary.accuracy is None else f"{summary.accuracy:.3f}"
-    if summary.untrained is not None:
-        u = summary.untrained
-        table.add_row(summary.backend, summary.model, str(u.n_test), "n/a" if u.accuracy is None else f"{u.accuracy:.3f}",
-                      f"{u.tokens.per_question:.1f}", str(u.llm_calls), "", "untrained")
-    table.add_row(
-        summary.backend, summary.model, str(summary.n_test), accuracy,
-        f"{summary.tokens.per_question:.1f}", str(summary.llm_calls), f"{summary.wall_s:.1f}",
-        "trained" if summary.untrained is not None or summary.n_train else "",
-    )
+    u = summary.untrained
+    if u is not None:
+        table.add_row("untrained", str(u.n_test), _accuracy_cell(u.accuracy, u.accuracy_ci),
+                      f"{u.tokens.per_question:.1f}", str(u.llm_calls), "" if u.wall_s is None else f"{u.wall_s:.1f}")
+    table.add_row("trained" if u is not None or summary.n_train else summary.method, str(summary.n_test),
+                  _accuracy_cell(summary.accuracy, summary.accuracy_ci), f"{summary.tokens.per_question:.1f}",
+                  str(summary.llm_calls), f"{summary.wall_s:.1f}" + (" (run)" if u is not None else ""))
     console = Console(width=None if sys.stdout.isatty() else 120)
+    console.print(f"{summary.backend} backend, model {summary.model}")
     console.print(table)
+    if u is not None and u.executor_actions:
+        console.print(f"untrained actions per executor: {_actions_text(u.executor_actions)}")
+    if summary.executor_actions:
+        label = "trained actions" if u is not None or summary.n_train else "actions"
+        console.print(f"{label} per executor: {_actions_text(summary.executor_actions)}")
+    if summary.comparison is not None:
+        console.print(summary.comparison.verdict)
     if summary.n_train:
         train = summary.tokens.train
         console.print(f"training: {summary.n_train} episodes, {summary.llm_calls_train} calls, {train.total} tokens "
                       f"({train.per_question:.1f} per episode)")
+    truncated = {role: usage.truncated for role, usage in summary.by_role.items() if usage.truncated}
+    if truncated:
+        console.print("calls cut at their token cap (evaluation): "
+                      + ", ".join(f"{role} {count}" for role, count in truncated.items()))
+    for note in summary.notes:
+        console.print(f"[yellow]note:[/] {note}")
     if summary.cost is not None:
         console.print(f"cost: ${summary.cost:.4f} evaluation, ${summary.cost_train or 0:.4f} training")
     console.print(f"run directory: {summary.run_dir}")
@@ -226,6 +257,8 @@ def build_cli(pm: EconashPluginManager | None = None) -> click.Group:
         else:
             click.echo(f"trained {summary.n_train} episodes ({summary.llm_calls_train} calls, "
                        f"{summary.tokens.train.total} tokens); checkpoints in {summary.run_dir}/checkpoints")
+            for note in summary.notes:
+                click.echo(f"note: {note}")
 
     @cli.command(name="eval")
     @click.option("--checkpoint", type=click.Path(path_type=Path), required=True,

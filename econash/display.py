@@ -71,6 +71,13 @@ class Progress:
             resumed = f" ({done} already done)" if done else ""
             print(f"econash: {phase}: {total} episodes{resumed}", file=sys.stderr, flush=True)
 
+    def note(self, text: str) -> None:
+        """One line between progress updates (a dev-slice score during training, say)."""
+        if self._rich is not None:
+            self._rich.console.print(text)
+        elif self.mode == "plain":
+            print(f"econash: {text}", file=sys.stderr, flush=True)
+
     def started(self) -> None:
         self.episodes_in_flight += 1
         self._refresh(force=False)

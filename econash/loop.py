@@ -2,7 +2,9 @@
 
 Training runs ``update_interval`` episodes concurrently, then one learner update, then (every
 ``checkpoint_every`` updates and at the end) a checkpoint of the method, the train ledger and the
-position in the train split. Evaluation appends one line per finished question to results.jsonl,
+position in the train split. With a dev slice, every ``dev.every`` updates the greedy policy answers
+the dev questions (phase ``dev``, its calls counted with training's), the score goes into
+metrics.jsonl, and training stops early once it has plateaued (econash.early_stopping). Evaluation appends one line per finished question to results.jsonl,
 so a resumed evaluation skips exactly the questions already answered.
 """
 
@@ -10,20 +12,24 @@ from __future__ import annotations
 
 import asyncio
 import os
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Coroutine, Iterable
 
 from econash.display import Progress
+from econash.early_stopping import plateaued
 from econash.engine.context import RunContext
 from econash.engine.ledger import CostLimitReached, Ledger
 from econash.errors import EconashError
 from econash.method import Method
 from econash.plugins import EconashPluginManager
 from econash.rundir import RunDirectory
-from econash.types import Problem, ResultRecord, Score
+from econash.stats import wilson_interval
+from econash.types import DevConfig, Problem, ResultRecord, Score
 
-CHECKPOINT_FORMAT = 2  # 2: per-executor strategy embeddings, rounds and target networks
+# 2: per-executor strategy embeddings, rounds and target networks; 3: failed-executor masks in the
+# buffer, factored Q heads and dev-slice scores in the train state
+CHECKPOINT_FORMAT = 3
 
 
 async def run_all(coroutines: Iterable[Coroutine[Any, Any, None]], limit: int) -> None:
@@ -65,6 +71,8 @@ class TrainState:
     updates: int = 0
     done: bool = False
     stopped_early: bool = False
+    #: the greedy policy's mean score on the dev slice, one entry per dev evaluation
+    dev_scores: list[float] = field(default_factory=list)
 
 
 class Checkpointer:
@@ -125,8 +133,12 @@ async def train_loop(
     checkpoint_every: int,
     state: TrainState,
     checkpointer: Checkpointer,
+    dev_problems: list[Problem] | None = None,
+    dev: DevConfig | None = None,
 ) -> TrainState:
     """Train from ``state.episodes_done`` to the end of ``problems`` or an early stop."""
+    dev = dev or DevConfig()
+    dev_problems = dev_problems or []
     progress.start_phase("train", len(problems), done=state.episodes_done)
     interval = max(1, int(method.update_interval))
     while state.episodes_done < len(problems) and not run.engine.stopped:
@@ -136,7 +148,7 @@ async def train_loop(
 
         async def one(offset: int, problem: Problem) -> None:
             progress.started()
-            episode = run.episode("train", index=start + offset)
+            episode = run.episode("train", index=start + offset, problem_id=problem.id)
             try:
                 record = await method.train_episode(problem, episode)
             except CostLimitReached:
@@ -158,12 +170,21 @@ async def train_loop(
             pm.notify("on_episode_end", phase="train", index=record["index"], record=record)
         state.episodes_done = start + len(batch)
         metrics = method.update()
+        stop_on_dev = False
         if metrics is not None:
             state.updates += 1
             row = {"step": state.updates, "episodes": state.episodes_done, **metrics}
+            if dev_problems and state.updates % dev.every == 0:
+                row.update(await _score_dev(dev_problems, method, run, progress, concurrency, state))
+                if not run.engine.stopped:
+                    state.dev_scores.append(row["dev_score"])
+                    stop_on_dev = (dev.early_stopping and not method.exploring()
+                                   and plateaued(state.dev_scores, dev.patience, dev.min_delta))
+            if run.engine.stopped:
+                break  # a dev evaluation cut short by the cost limit: redo the batch on resume
             rundir.append(RunDirectory.METRICS, row)
             pm.notify("on_train_step", step=state.updates, metrics=row)
-        stop = method.should_stop()
+        stop = method.should_stop() or stop_on_dev
         state.done = stop or state.episodes_done >= len(problems)
         state.stopped_early = stop and state.episodes_done < len(problems)
         if state.done or (metrics is not None and state.updates % checkpoint_every == 0):
@@ -171,6 +192,33 @@ async def train_loop(
         if stop:
             break
     return state
+
+
+async def _score_dev(problems: list[Problem], method: Method, run: RunContext, progress: Progress,
+                     concurrency: int, state: TrainState) -> dict[str, Any]:
+    """The greedy policy's score on the dev slice (a failed episode scores 0), for metrics.jsonl."""
+    scores: list[Score | None] = [None] * len(problems)
+
+    async def one(index: int, problem: Problem) -> None:
+        episode = run.episode("dev", index=index, problem_id=problem.id)
+        try:
+            text = await method.solve(problem, episode)
+        except CostLimitReached:
+            return
+        except EconashError:
+            raise
+        except Exception:  # noqa: BLE001  (scored as wrong, like a failed evaluation episode)
+            scores[index] = Score(correct=False, score=0.0)
+            return
+        scores[index] = run.task.grade_text(text, problem)[1]
+
+    await run_all((one(i, p) for i, p in enumerate(problems)), concurrency)
+    done = [s for s in scores if s is not None]
+    mean = sum(s.score for s in done) / len(done) if done else 0.0
+    correct = sum(1 for s in done if s.correct)
+    low, high = wilson_interval(correct, len(done))
+    progress.note(f"dev after {state.episodes_done} episodes: {mean:.3f} [{low:.2f}, {high:.2f}] (n={len(done)})")
+    return {"dev_score": mean, "dev_n": len(done), "dev_ci95": [low, high]}
 
 
 async def evaluate_loop(
@@ -193,7 +241,7 @@ async def evaluate_loop(
 
     async def one(index: int, problem: Problem) -> None:
         progress.started()
-        episode = run.episode(phase, index=index)
+        episode = run.episode(phase, index=index, problem_id=problem.id)
         error = None
         try:
             text = await method.solve(problem, episode)
@@ -233,6 +281,7 @@ async def evaluate_loop(
             by_agent=breakdown.by_agent,
             by_model=breakdown.by_model,
             error=error,
+            details=episode.details,
         )
         rundir.append(results_name, record)
         rundir.append(RunDirectory.EVENTS, {"type": "episode", "phase": phase, "index": index, "id": problem.id,

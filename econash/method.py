@@ -47,8 +47,18 @@ class Method(ABC):
         return None
 
     def should_stop(self) -> bool:
-        """Early stopping: True ends training before the train split is used up."""
+        """The method's own early stopping: True ends training before the train split is used up
+        (the loop also stops on a plateau of the dev-slice score, see econash.early_stopping)."""
         return False
+
+    def exploring(self) -> bool:
+        """Whether the behaviour policy still explores; the loop never stops such a run early."""
+        return False
+
+    def warnings(self) -> list[str]:
+        """Sentences about the run's settings a user should read (shown with the results and kept in
+        summary.json's ``notes``), e.g. a train size too small for the action space."""
+        return []
 
     def set_policy(self, policy: str) -> None:
         """Learning methods switch between ``"trained"`` and ``"untrained"`` (random actions, same

@@ -26,22 +26,18 @@ from econash.method import Method
 from econash.plugins import EconashPluginManager, make_plugin_manager
 from econash.registry import Registries
 from econash.rundir import RunDirectory, repair_jsonl
+from econash.summary import build_summary, unique_rows
 from econash.task import Task
 from econash.topology import Topology
 from econash.types import (
     CallRecord,
     ClusterLayout,
-    EvalTokens,
+    GenerationConfig,
     PluginInfo,
     Problem,
-    RoleUsage,
     RunConfig,
     RunManifest,
-    Score,
     Summary,
-    TokenTotals,
-    UntrainedSummary,
-    Usage,
 )
 
 REDACTED = "<redacted>"
@@ -91,10 +87,13 @@ class Components:
         method = registries.methods.create(config.method, config.method_options)
         topology = registries.topologies.create(config.topology, config.topology_options)
         layout = topology.layout(config.executors)  # fails early on a team the topology cannot form
-        backend = registries.backends.create(config.backend, config.backend_options, model=config.model,
-                                             base_url=config.base_url)
+        timeout = config.generation.timeout_s
+        backend = registries.backends.create(
+            config.backend, _with_timeout(registries, config.backend, config.backend_options, timeout),
+            model=config.model, base_url=config.base_url)
         executor_backends = [
-            registries.backends.create(spec.backend, spec.options, model=spec.model, base_url=spec.base_url)
+            registries.backends.create(spec.backend, _with_timeout(registries, spec.backend, spec.options, timeout),
+                                       model=spec.model, base_url=spec.base_url)
             for spec in layout.executors
         ]
         return cls(backend=backend, task=task, method=method, topology=topology, executor_backends=executor_backends)
@@ -104,6 +103,16 @@ class Components:
             return ClusterLayout(clusters=[list(range(n_executors))])
         layout = self.topology.layout(n_executors)
         return layout.model_copy(update={"max_failed_executors": self.topology.max_failed_executors})
+
+
+def _with_timeout(registries: Registries, name: str, options: dict[str, Any], timeout_s: float) -> dict[str, Any]:
+    """A backend's own client timeout (an option named ``timeout_s``) follows ``generation.timeout_s``
+    unless the user set it: otherwise an SDK would give up on a long call the engine still waits for,
+    and the retry would repeat work the server already did."""
+    model = registries.backends.get(name).options_model()
+    if model is not None and "timeout_s" in model.model_fields and "timeout_s" not in options:
+        return {**options, "timeout_s": timeout_s}
+    return options
 
 
 def load_prices(config: RunConfig, backend: Backend) -> PriceTable | None:
@@ -117,86 +126,43 @@ def load_prices(config: RunConfig, backend: Backend) -> PriceTable | None:
     return prices
 
 
-def load_problems(config: RunConfig, components: Components) -> tuple[list[Problem], list[Problem]]:
-    """The train split (methods that learn, unless a checkpoint is evaluated) and the test split."""
+@dataclass
+class Problems:
+    """The questions of a run: training, the held-in dev slice (from the train split) and test."""
+
+    train: list[Problem]
+    dev: list[Problem]
+    test: list[Problem]
+
+
+def load_problems(config: RunConfig, components: Components) -> Problems:
+    """The train split (methods that learn, unless a checkpoint is evaluated) and its dev slice, the
+    ``dev.size`` train-split questions after the training ones, so they are never trained on; and the
+    test split."""
     task, method = components.task, components.method
     learn = method.learns and config.train_size and config.checkpoint is None
-    train = task.load("train", config.train_size, config.seed) if learn else []
+    train = task.load("train", config.train_size + config.dev.size, config.seed) if learn else []
+    if learn and config.dev.size and len(train) <= config.train_size:
+        raise ConfigError(f"The {config.task} train split has {len(train)} questions, none left for a dev slice "
+                          f"after {config.train_size} training questions; lower --train-size or set dev.size=0.")
     test = task.load("test", config.test_size, config.seed) if config.evaluate else []
-    return train, test
+    return Problems(train=train[:config.train_size], dev=train[config.train_size:], test=test)
 
 
-def _unique_rows(rundir: RunDirectory, name: str = RunDirectory.RESULTS) -> list[dict[str, Any]]:
-    seen: set[str] = set()
-    rows = []
-    for row in rundir.read_jsonl(name):
-        if row.get("id") not in seen:
-            seen.add(row["id"])
-            rows.append(row)
-    return rows
-
-
-def build_summary(config: RunConfig, components: Components, rundir: RunDirectory, engine: Engine,
-                  n_train: int, test_problems: list[Problem], wall_s: float) -> Summary:
-    """The summary from results.jsonl (so resumed runs count every question once) and the train ledger."""
-    wanted = {p.id for p in test_problems}
-    rows = [row for row in _unique_rows(rundir) if row["id"] in wanted]
-    task = components.task
-    metrics = task.aggregate([Score(correct=r["correct"], score=r["score"], metrics=r.get("metrics", {})) for r in rows])
-    failed = sum(1 for row in rows if row.get("error"))
-    if failed:
-        metrics["failed_episodes"] = float(failed)
-    usage = Usage(prompt_tokens=sum(r.get("prompt_tokens", 0) for r in rows),
-                  completion_tokens=sum(r.get("completion_tokens", 0) for r in rows))
-    breakdown: dict[str, dict[str, RoleUsage]] = {"by_role": {}, "by_agent": {}, "by_model": {}}
-    for row in rows:
-        for table, totals in breakdown.items():
-            for key, counts in row.get(table, {}).items():
-                totals.setdefault(key, RoleUsage()).add(
-                    Usage(prompt_tokens=counts["prompt"], completion_tokens=counts["completion"]), counts["calls"])
-    train = engine.ledger("train")
-    priced = engine.prices is not None
-    untrained = None
-    untrained_rows = [row for row in _unique_rows(rundir, RunDirectory.RESULTS_UNTRAINED) if row["id"] in wanted]
-    if untrained_rows:
-        u_metrics = task.aggregate([Score(correct=r["correct"], score=r["score"], metrics=r.get("metrics", {}))
-                                    for r in untrained_rows])
-        u_usage = Usage(prompt_tokens=sum(r.get("prompt_tokens", 0) for r in untrained_rows),
-                        completion_tokens=sum(r.get("completion_tokens", 0) for r in untrained_rows))
-        untrained = UntrainedSummary(accuracy=u_metrics.get("accuracy", u_metrics.get(task.headline_metric)),
-                                     metrics=u_metrics, n_test=len(untrained_rows),
-                                     tokens=TokenTotals.from_usage(u_usage, len(untrained_rows)),
-                                     llm_calls=sum(r.get("calls", 0) for r in untrained_rows))
-    complete = len(rows) == len(test_problems) and engine.stopped is None
-    return Summary(
-        task=config.task,
-        method=config.method,
-        backend=config.backend,
-        model=components.backend.model,
-        n_train=n_train,
-        n_test=len(rows),
-        accuracy=metrics.get("accuracy", metrics.get(task.headline_metric)),
-        metrics=metrics,
-        tokens=EvalTokens(**TokenTotals.from_usage(usage, len(rows)).model_dump(),
-                          train=TokenTotals.from_usage(train.usage, n_train)),
-        llm_calls=sum(r.get("calls", 0) for r in rows),
-        llm_calls_train=train.calls,
-        **breakdown,
-        cost=sum(r.get("cost") or 0.0 for r in rows) if priced else None,
-        cost_train=train.cost if priced else None,
-        cached_calls=sum(r.get("cached_calls", 0) for r in rows),
-        retries=sum(r.get("retries", 0) for r in rows) + train.retries,
-        complete=complete,
-        stopped_reason=engine.stopped,
-        untrained=untrained,
-        wall_s=round(wall_s, 3),
-        run_dir=rundir.path,
-    )
+def with_task_defaults(config: RunConfig, task: Task) -> RunConfig:
+    """The run's config with the task's completion cap where the user set none (TravelPlanner's plans
+    need far more than the 256-token default). Resolved before the manifest is written, so a resumed
+    run uses the same cap."""
+    wanted = task.default_max_tokens
+    if wanted is None or "max_tokens" in config.generation.model_fields_set:
+        return config
+    generation = GenerationConfig(**config.generation.model_dump(exclude_unset=True), max_tokens=wanted)
+    return config.model_copy(update={"generation": generation})
 
 
 async def _execute(config: RunConfig, components: Components, pm: EconashPluginManager, registries: Registries,
-                   rundir: RunDirectory, prices: PriceTable | None, train_problems: list[Problem],
-                   test_problems: list[Problem], *, resuming: bool) -> Summary:
+                   rundir: RunDirectory, prices: PriceTable | None, problems: Problems, *,
+                   resuming: bool) -> Summary:
     task, method, backend = components.task, components.method, components.backend
 
     def emit(event: dict[str, Any]) -> None:
@@ -207,13 +173,15 @@ async def _execute(config: RunConfig, components: Components, pm: EconashPluginM
         pm.notify("on_llm_call", call=call)
 
     phases = {phase for phase, on in (("train", config.cache.train), ("eval", config.cache.eval),
-                                      ("eval-untrained", config.cache.eval)) if on}
+                                      ("eval-untrained", config.cache.eval), ("dev", config.cache.eval)) if on}
+    train_problems, test_problems = problems.train, problems.test
     engine = Engine(retry=config.retry, timeout_s=config.generation.timeout_s,
                     cache=ResponseCache(config.cache.path) if phases else None, cache_phases=frozenset(phases),
                     prices=prices, cost_limit=config.cost_limit, max_connections=config.max_connections,
                     emit=emit, on_call=on_call)
     run = RunContext(backend=backend, task=task, generation=config.generation, engine=engine,
-                     executors=config.executors, seed=config.seed, layout=components.layout(config.executors),
+                     executors=config.executors, seed=config.seed, train_size=len(train_problems),
+                     layout=components.layout(config.executors),
                      executor_backends=components.executor_backends,
                      extras={"run_dir": rundir.path, "config": config, "plugin_manager": pm, "registries": registries})
     checkpointer = Checkpointer(rundir, pm)
@@ -231,16 +199,19 @@ async def _execute(config: RunConfig, components: Components, pm: EconashPluginM
             if method.learns and config.eval_untrained and config.evaluate and not state.episodes_done:
                 # The same questions before learning: random actions, same prompts, for the side-by-side table.
                 method.set_policy("untrained")
-                done_ids = {row["id"] for row in _unique_rows(rundir, RunDirectory.RESULTS_UNTRAINED)}
+                done_ids = {row["id"] for row in unique_rows(rundir, RunDirectory.RESULTS_UNTRAINED)}
+                phase_started = time.perf_counter()
                 await evaluate_loop(test_problems, method, run, rundir, pm, progress, concurrency=config.concurrency,
                                     done_ids=done_ids, phase="eval-untrained",
                                     results_name=RunDirectory.RESULTS_UNTRAINED)
+                emit({"type": "phase", "phase": "eval-untrained", "wall_s": round(time.perf_counter() - phase_started, 3)})
                 method.set_policy("trained")
             if train_problems and not state.done:
                 await train_loop(train_problems, method, run, rundir, pm, progress, concurrency=config.concurrency,
-                                 checkpoint_every=config.checkpoint_every, state=state, checkpointer=checkpointer)
+                                 checkpoint_every=config.checkpoint_every, state=state, checkpointer=checkpointer,
+                                 dev_problems=problems.dev, dev=config.dev)
             if not engine.stopped:
-                done_ids = {row["id"] for row in _unique_rows(rundir)}
+                done_ids = {row["id"] for row in unique_rows(rundir)}
                 await evaluate_loop(test_problems, method, run, rundir, pm, progress, concurrency=config.concurrency,
                                     done_ids=done_ids)
     except EconashError as exc:
@@ -253,8 +224,8 @@ async def _execute(config: RunConfig, components: Components, pm: EconashPluginM
         if engine.cache is not None:
             engine.cache.close()
         rundir.close()
-    summary = build_summary(config, components, rundir, engine, state.episodes_done, test_problems,
-                            time.perf_counter() - started)
+    summary = build_summary(config, components.task, components.backend.model, rundir, engine, state.episodes_done,
+                            test_problems, time.perf_counter() - started, notes=method.warnings())
     rundir.write_json(RunDirectory.SUMMARY, summary)
     if summary.complete:
         pm.notify("on_run_end", summary=summary, run_dir=rundir.path)
@@ -287,17 +258,18 @@ async def run_async(config: RunConfig, *, pm: EconashPluginManager | None = None
     components = components or Components.build(config, registries)
     prices = load_prices(config, components.backend)
     # Load data before creating the run directory so a missing file leaves nothing behind.
-    train_problems, test_problems = load_problems(config, components)
+    config = with_task_defaults(config, components.task)
+    problems = load_problems(config, components)
     rundir = RunDirectory.create(config.run_dir, task=config.task, method=config.method)
     config = config.model_copy(update={"run_dir": rundir.path})
     manifest = RunManifest(econash_version=econash_version(), created=time.strftime("%Y-%m-%dT%H:%M:%S%z"),
                            config=redact(config.model_dump(mode="json")), plugins=plugin_infos(pm, registries),
                            seed=config.seed, git_sha=git_sha(),
-                           prompt_version=getattr(components.method, "prompt_version", None))
+                           prompt_version=getattr(components.method, "prompt_version", None),
+                           prompt_hash=getattr(components.method, "prompt_hash", None))
     rundir.write_json(RunDirectory.MANIFEST, manifest)
     pm.notify("on_run_start", config=config, run_dir=rundir.path)
-    return await _execute(config, components, pm, registries, rundir, prices, train_problems, test_problems,
-                          resuming=False)
+    return await _execute(config, components, pm, registries, rundir, prices, problems, resuming=False)
 
 
 def checkpoint_config(checkpoint: Path, flags: dict[str, Any]) -> RunConfig:
@@ -362,9 +334,8 @@ async def resume_async(run_dir: Path, *, updates: dict[str, Any] | None = None,
     registries = registries or Registries.from_plugin_manager(pm)
     components = components or Components.build(config, registries)
     prices = load_prices(config, components.backend)
-    train_problems, test_problems = load_problems(config, components)
-    return await _execute(config, components, pm, registries, rundir, prices, train_problems, test_problems,
-                          resuming=True)
+    problems = load_problems(config, components)
+    return await _execute(config, components, pm, registries, rundir, prices, problems, resuming=True)
 
 
 def run(config: RunConfig, **kwargs: Any) -> Summary:

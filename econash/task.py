@@ -16,6 +16,9 @@ class Task(ABC):
     name: ClassVar[str] = "task"
     #: the name of the headline metric in summaries ("accuracy" for right/wrong tasks)
     headline_metric: ClassVar[str] = "accuracy"
+    #: the completion cap a run uses when the user sets no generation.max_tokens (None: the default,
+    #: 256); a task whose answers are long (a travel plan) declares what they need
+    default_max_tokens: ClassVar[int | None] = None
 
     @abstractmethod
     def load(self, split: Split, size: int | None, seed: int) -> list[Problem]:

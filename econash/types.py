@@ -95,18 +95,34 @@ class LLMResult(StrictModel):
     cached: bool = False
 
 
+#: finish reasons that mean a reply stopped at its completion cap (OpenAI's and Anthropic's names)
+CAP_FINISH_REASONS = frozenset({"length", "max_tokens"})
+
+
 class CallRecord(StrictModel):
-    """What a method did in one call, as it is written to events.jsonl."""
+    """What a method did in one call, as it is written to events.jsonl.
+
+    ``episode`` and ``problem_id`` tie the call to its question even when episodes run
+    concurrently; ``finish_reason`` is the backend's (``length`` when the reply hit its cap).
+    """
 
     role: str
     agent: int | None = None
+    episode: int | None = None
+    problem_id: str | None = None
     model: str
     sampling: SamplingParams
     text: str
     usage: Usage
+    finish_reason: str | None = None
     latency_s: float = 0.0
     cached: bool = False
     retries: int = 0
+
+    @property
+    def truncated(self) -> bool:
+        """Whether the reply stopped at its completion cap rather than where the model ended it."""
+        return self.finish_reason in CAP_FINISH_REASONS
 
 
 # ---------------------------------------------------------------- tasks and methods
@@ -212,6 +228,20 @@ class CacheConfig(StrictModel):
     path: Path | None = None
 
 
+class DevConfig(StrictModel):
+    """The held-in dev slice of the train split: the greedy policy's learning curve, and early stopping
+    on it (econash.early_stopping)."""
+
+    #: questions taken from the train split after the --train-size training questions (0: no dev slice)
+    size: int = Field(0, ge=0)
+    #: learner updates between two dev evaluations
+    every: int = Field(4, ge=1)
+    early_stopping: bool = True
+    #: dev evaluations per window (a dev score of n questions has noise of about 0.5 / sqrt(n))
+    patience: int = Field(4, ge=1)
+    min_delta: float = Field(0.0, ge=0.0)
+
+
 class RunConfig(StrictModel):
     """Everything that defines a run. Loaded from defaults < --config YAML < ECONASH_* env < flags < -B."""
 
@@ -223,9 +253,10 @@ class RunConfig(StrictModel):
     method: str = "econash"
     topology: str = "single"
     executors: int = Field(3, ge=1, le=64)
-    # Small defaults: `econash run` with no options must finish in minutes on 2 CPU cores.
-    train_size: int = Field(12, ge=0)
-    test_size: int = Field(8, ge=1)
+    # Small defaults: `econash run` with no options must finish in about five minutes on 2 CPU cores
+    # (about 9 s per episode of the econash method with the local model there).
+    train_size: int = Field(16, ge=0)
+    test_size: int = Field(10, ge=1)
     seed: int = 0
     run_dir: Path | None = None
     concurrency: int = Field(4, ge=1, le=256)
@@ -235,6 +266,7 @@ class RunConfig(StrictModel):
     cache: CacheConfig = Field(default_factory=CacheConfig)
     cost_limit: float | None = Field(None, gt=0.0)
     prices: Path | None = None
+    dev: DevConfig = Field(default_factory=DevConfig)
     checkpoint_every: int = Field(1, ge=1)
     eval_untrained: bool = True
     evaluate: bool = True
@@ -272,7 +304,9 @@ class RunManifest(StrictModel):
     plugins: list[PluginInfo]
     seed: int
     git_sha: str | None = None
+    #: the method's versioned prompt file (``name-vN``) and the SHA-256 of its bytes
     prompt_version: str | None = None
+    prompt_hash: str | None = None
 
 
 class TokenTotals(StrictModel):
@@ -298,16 +332,19 @@ class EvalTokens(TokenTotals):
 
 
 class RoleUsage(StrictModel):
-    """Tokens and calls of one role (coordinator, executor, ...)."""
+    """Tokens and calls of one role (coordinator, executor, ...); ``truncated`` counts the calls
+    whose reply stopped at its completion cap."""
 
     prompt: int = 0
     completion: int = 0
     calls: int = 0
+    truncated: int = 0
 
-    def add(self, usage: Usage, calls: int = 1) -> None:
+    def add(self, usage: Usage, calls: int = 1, truncated: int = 0) -> None:
         self.prompt += usage.prompt_tokens
         self.completion += usage.completion_tokens
         self.calls += calls
+        self.truncated += truncated
 
 
 class ResultRecord(StrictModel):
@@ -331,16 +368,35 @@ class ResultRecord(StrictModel):
     by_agent: dict[str, RoleUsage] = Field(default_factory=dict)
     by_model: dict[str, RoleUsage] = Field(default_factory=dict)
     error: str | None = None
+    #: what the method reports about how it answered (econash: each executor's action label)
+    details: dict[str, Any] = Field(default_factory=dict)
+
+
+class PolicyComparison(StrictModel):
+    """Trained against untrained on the same questions: McNemar's exact test on the discordant pairs."""
+
+    n: int
+    difference: float
+    #: questions only the trained policy got right, and only the untrained one
+    only_trained: int
+    only_untrained: int
+    p_value: float
+    verdict: str
 
 
 class UntrainedSummary(StrictModel):
     """The same questions answered by a learning method before it learned (random actions, same prompts)."""
 
     accuracy: float | None = None
+    #: 95% Wilson interval of ``accuracy`` (tasks with right/wrong answers)
+    accuracy_ci: tuple[float, float] | None = None
     metrics: dict[str, float] = Field(default_factory=dict)
     n_test: int = 0
     tokens: TokenTotals = Field(default_factory=TokenTotals)
     llm_calls: int = 0
+    #: per executor, the share of test questions on which it took each action
+    executor_actions: list[dict[str, float]] = Field(default_factory=list)
+    wall_s: float | None = None
 
 
 class Summary(StrictModel):
@@ -353,6 +409,8 @@ class Summary(StrictModel):
     n_train: int
     n_test: int
     accuracy: float | None = None
+    #: 95% Wilson interval of ``accuracy`` (tasks with right/wrong answers)
+    accuracy_ci: tuple[float, float] | None = None
     metrics: dict[str, float] = Field(default_factory=dict)
     tokens: EvalTokens
     llm_calls: int
@@ -360,6 +418,8 @@ class Summary(StrictModel):
     by_role: dict[str, RoleUsage] = Field(default_factory=dict)
     by_agent: dict[str, RoleUsage] = Field(default_factory=dict)
     by_model: dict[str, RoleUsage] = Field(default_factory=dict)
+    #: tokens, calls and calls cut at their cap by role during training (evaluation: ``by_role``)
+    by_role_train: dict[str, RoleUsage] = Field(default_factory=dict)
     cost: float | None = None
     cost_train: float | None = None
     cached_calls: int = 0
@@ -367,5 +427,11 @@ class Summary(StrictModel):
     complete: bool = True
     stopped_reason: str | None = None
     untrained: UntrainedSummary | None = None
+    #: trained against untrained, when both answered the same questions
+    comparison: PolicyComparison | None = None
+    #: per executor, the share of test questions on which it took each action (methods that say)
+    executor_actions: list[dict[str, float]] = Field(default_factory=list)
+    #: sentences about the run's settings a user should read (a train size too small, say)
+    notes: list[str] = Field(default_factory=list)
     wall_s: float
     run_dir: Path | None = None

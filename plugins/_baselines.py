@@ -8,6 +8,7 @@ versions are never silently compared. A test pins each file's hash.
 from __future__ import annotations
 
 import functools
+import hashlib
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -34,6 +35,8 @@ class Prompt:
     name: str
     version: int
     templates: dict[str, str] = field(hash=False)
+    #: SHA-256 of the file's bytes, recorded in run manifests beside the version
+    sha256: str = ""
 
     @property
     def id(self) -> str:
@@ -53,8 +56,9 @@ def load_prompt(name: str, version: int, directory: Path = PROMPTS_DIR) -> Promp
     if not path.is_file():
         available = ", ".join(sorted(p.stem for p in directory.glob("*.json"))) or "none"
         raise PluginError(f"Prompt file {path.name} is missing from {directory}; available prompts: {available}.")
+    raw = path.read_bytes()
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
+        data = json.loads(raw.decode("utf-8"))
     except json.JSONDecodeError as exc:
         raise PluginError(f"Prompt file {path} is not valid JSON ({exc.msg} at line {exc.lineno}).") from None
     if data.get("name") != name or data.get("version") != version:
@@ -63,7 +67,7 @@ def load_prompt(name: str, version: int, directory: Path = PROMPTS_DIR) -> Promp
     templates = data.get("templates")
     if not isinstance(templates, dict) or not all(isinstance(v, str) for v in templates.values()):
         raise PluginError(f"Prompt file {path} needs a 'templates' object of strings.")
-    return Prompt(name=name, version=version, templates=dict(templates))
+    return Prompt(name=name, version=version, templates=dict(templates), sha256=hashlib.sha256(raw).hexdigest())
 
 
 def truncate(text: str, limit: int) -> str:

@@ -26,6 +26,7 @@ def summary_row(summary: Summary, metric_name: str, executors: int | None = None
         row["executors"] = executors
     row.update({
         "accuracy": summary.accuracy,
+        "accuracy_ci": list(summary.accuracy_ci) if summary.accuracy_ci else None,
         "metric_name": metric_name,
         # The summary's own number, not a recomputation, so compare and `econash run` always agree.
         "tokens_per_question": summary.tokens.per_question,
@@ -63,12 +64,14 @@ def table_cells(rows: list[Row]) -> tuple[list[str], list[list[str]]]:
     sweep = any("executors" in row for row in rows)
     metric = rows[0]["metric_name"] if rows else "accuracy"
     header = ["method"] + (["executors"] if sweep else []) + [
-        metric, "tokens/question", "tokens/question by role", "calls/question", "wall s"]
+        f"{metric} [95% CI]" if any(row.get("accuracy_ci") for row in rows) else metric, "tokens/question", "tokens/question by role", "calls/question", "wall s"]
     cells = []
     for row in rows:
         name = row["method"] if row.get("complete", True) else f"{row['method']} (incomplete)"
+        ci = row.get("accuracy_ci")
+        accuracy = _num(row["accuracy"], 3) + (f" [{ci[0]:.2f}, {ci[1]:.2f}]" if ci else "")
         cells.append([name] + ([str(row.get("executors", ""))] if sweep else []) + [
-            _num(row["accuracy"], 3), _num(row["tokens_per_question"]), roles_text(row),
+            accuracy, _num(row["tokens_per_question"]), roles_text(row),
             _num(row["calls_per_question"], 2), _num(row["wall_s"])])
     return header, cells
 

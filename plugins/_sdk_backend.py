@@ -182,7 +182,7 @@ class SDKBackend(Backend):
             return f"the server at {where} rejected the request with status {status} ({message}); check the model and generation settings."
         if isinstance(exc, sdk.APITimeoutError):
             return (f"the request to {self.where_url} timed out after {self.timeout_s:g} s; raise "
-                    "backend_options.timeout_s or check the server's load.")
+                    "-B generation.timeout_s=SECONDS or check the server's load.")
         if isinstance(exc, sdk.APIConnectionError):
             return f"could not connect to {self.where_url}; is the server running?"
         if isinstance(exc, (sdk.APIResponseValidationError, json.JSONDecodeError)):
@@ -192,7 +192,7 @@ class SDKBackend(Backend):
             return (f"model '{self.model}' at {where} returned {self.empty_answer}; retry, or raise "
                     "generation.max_tokens if the model stops early.")
         if isinstance(exc, (TimeoutError, asyncio.TimeoutError)):
-            return f"the request to {self.where_url} timed out; raise backend_options.timeout_s or check the server's load."
+            return f"the request to {self.where_url} timed out; raise -B generation.timeout_s=SECONDS or check the server's load."
         return f"{self.name} call to {where} failed ({type(exc).__name__}: {_short(str(exc))})."
 
     def _scrub(self, text: str) -> str:

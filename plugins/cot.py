@@ -27,6 +27,7 @@ class ChainOfThought(Method):
 
     name = "cot"
     prompt_version: ClassVar[str] = PROMPT.id
+    prompt_hash: ClassVar[str] = PROMPT.sha256
 
     class Options(StrictModel):
         temperature: float | None = None

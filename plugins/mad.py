@@ -50,6 +50,7 @@ class MultiAgentDebate(Method):
     #: `econash compare --sweep-executors` sets this option to the executor count
     executors_option = "agents"
     prompt_version: ClassVar[str] = PROMPT.id
+    prompt_hash: ClassVar[str] = PROMPT.sha256
 
     class Options(StrictModel):
         agents: int = Field(3, ge=1)

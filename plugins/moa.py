@@ -45,6 +45,7 @@ class MixtureOfAgents(Method):
     #: `econash compare --sweep-executors` sets this option to the executor count
     executors_option = "proposers"
     prompt_version: ClassVar[str] = PROMPT.id
+    prompt_hash: ClassVar[str] = PROMPT.sha256
 
     class Options(StrictModel):
         layers: int = Field(2, ge=1)

@@ -27,6 +27,7 @@ class SelfConsistency(Method):
     #: `econash compare --sweep-executors` sets this option to the executor count
     executors_option = "k"
     prompt_version: ClassVar[str] = PROMPT.id
+    prompt_hash: ClassVar[str] = PROMPT.sha256
 
     class Options(StrictModel):
         k: int = Field(5, ge=1)

@@ -26,11 +26,11 @@ from pathlib import Path
 from typing import Any
 
 import econash
-from econash.learning.actions import STYLES
 from econash.runner import Components, run_async
 from econash.testing import FakeBackend
+from econash_plugins.econash_method import style_instruction
 
-STYLE_NAMES = ["direct", "plan", "verify"]
+STYLE_NAMES = ["steps", "plan", "verify"]
 TEMPERATURES = [0.2, 1.0]
 NOISE = 0.3
 ANSWER = re.compile(r"The answer is (-?\d+)")
@@ -63,7 +63,7 @@ class GameBackend:
             best = max(counts.values())
             choice = next(v for v in votes if counts[v] == best)  # ties: first listed
             return f"The answer is {choice}."
-        style = next(i for i, name in enumerate(STYLE_NAMES) if STYLES[name] in prompt)
+        style = next(i for i, name in enumerate(STYLE_NAMES) if style_instruction(name) in prompt)
         if request.sampling.temperature > 0.5 and unit_hash("noise", question, request.agent) < NOISE:
             return f"The answer is {gold + 10 + (request.agent or 0)}."
         if style == failing_style(question):
@@ -109,11 +109,10 @@ def play(seed: int, episodes: int, *, mixer: str = "belief", test_questions: int
     problems = task.load("train", episodes, seed) + task.load("test", test_questions, seed)
     gold = {p.question: p.gold for p in problems}
     backend = FakeBackend(responder=GameBackend(gold))
+    # The method's and learner's defaults throughout: only the game's grid and the mixer are set.
     options = {
         "embedder": "hashing", "temperatures": TEMPERATURES, "top_ps": [1.0], "styles": STYLE_NAMES,
-        "update_interval": 8, "es_patience": 10_000,
-        "learner": {"mixer": mixer, "epsilon_decay_episodes": int(episodes * 0.6), "batch_size": 32,
-                    "buffer_size": 256, **(learner or {})},
+        "learner": {"mixer": mixer, **(learner or {})},
         **(method_options or {}),
     }
     method = econash.load_method("econash", registries=registries, **options)

@@ -31,6 +31,7 @@ PINNED_PROMPTS = {
     "cot-v1.json": "d0d0de5a987e57deee66957c97426103b368007d52b7e9a3a3521b42578d96bb",
     "mad-v1.json": "e40d3d22d877a0916699a3b907f4578dd0fc4f57dbd1ba321b4e4acceb99baf1",
     "moa-v1.json": "a30ca64a3223184a19955ec18ea63629863fb28f30222e23872ce2ed90bb4aa8",
+    "econash-v1.json": "c57ce36c9af29fd6af7490f05a1e2e96b7b9879e4b4610a6042d63579f2f8115",
 }
 
 

@@ -18,7 +18,7 @@ from econash.types import StrictModel
 
 FAKE = ["--backend", "fake", "--display", "none", "--no-cache"]
 HASHING = ["-B", "method_options.econash-untrained.embedder=hashing"]
-ROW_KEYS = {"method", "accuracy", "metric_name", "tokens_per_question", "tokens_by_role_per_question",
+ROW_KEYS = {"method", "accuracy", "accuracy_ci", "metric_name", "tokens_per_question", "tokens_by_role_per_question",
             "calls_per_question", "wall_s", "run_dir"}
 
 
@@ -98,7 +98,7 @@ def test_compare_markdown_has_a_header_and_a_row_per_method(compared):
     lines = [line for line in (out / "compare.md").read_text().splitlines() if line.startswith("|")]
     assert len(lines) == 4  # header, separator, two methods
     header = [cell.strip() for cell in lines[0].strip("|").split("|")]
-    assert header[0] == "method" and "accuracy" in header and "tokens/question" in header
+    assert header[0] == "method" and "accuracy [95% CI]" in header and "tokens/question" in header
     assert set(lines[1]) <= {"|", "-"}
     assert [line.strip("|").split("|")[0].strip() for line in lines[2:]] == ["cot", "econash-untrained"]
     assert "executor" in lines[2] and "coordinator" in lines[3]  # the role breakdown

@@ -18,8 +18,8 @@ from econash.testing import FakeBackend
 from coordination_game import GameBackend
 from conftest import run_cli
 
-FAST = {"embedder": "hashing", "temperatures": [0.2, 1.0], "top_ps": [1.0], "styles": ["direct", "plan", "verify"],
-        "update_interval": 4}
+FAST = {"embedder": "hashing", "temperatures": [0.2, 1.0], "top_ps": [1.0], "styles": ["steps", "plan", "verify"],
+        "update_interval": 4, "learner": {"batch_size": 4}}
 
 
 def build(responder, seed=0, train=12, test=4, **options):
@@ -152,9 +152,19 @@ def test_cli_run_prints_untrained_and_trained_side_by_side(tmp_path):
                      "--display", "none", "--no-cache", "--run-dir", str(tmp_path / "r"),
                      "-B", "method_options.embedder=hashing")
     assert result.returncode == 0, result.stderr
-    assert "untrained" in result.stdout and "trained" in result.stdout
+    rows = {line.split("│")[1].strip(): line for line in result.stdout.splitlines()
+            if line.count("│") > 3 and line.split("│")[1].strip() in ("untrained", "trained")}
+    assert set(rows) == {"untrained", "trained"}, result.stdout
+    for row in rows.values():  # accuracy with its interval, and a wall time, on both rows
+        wall = row.rsplit("│", 2)[1].strip()
+        assert re.search(r"\d\.\d{3} \[\d\.\d\d, \d\.\d\d\]", row) and re.match(r"\d+\.\d", wall), row
+    assert "untrained actions per executor: 1:" in result.stdout and "trained actions per executor: 1:" in result.stdout
+    assert "within noise" in result.stdout  # two questions tell nothing apart
     summary = json.loads((tmp_path / "r" / "summary.json").read_text())
     assert summary["untrained"]["n_test"] == 2 and summary["n_train"] == 4
+    assert len(summary["accuracy_ci"]) == 2 and len(summary["untrained"]["accuracy_ci"]) == 2
+    assert summary["untrained"]["wall_s"] > 0 and summary["comparison"]["n"] == 2
+    assert len(summary["executor_actions"]) == 3 and summary["notes"]  # 4 episodes: too short, and it says so
 
 
 @pytest.mark.parametrize("method", ["econash-untrained", "econash-random-reward"])

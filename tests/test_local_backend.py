@@ -165,11 +165,16 @@ def test_main_job_runs_offline_with_defaults(tmp_path):
     assert result.returncode == 0, result.stderr
     summary = json.loads((tmp_path / "r" / "summary.json").read_text())
     assert summary["backend"] == "local" and summary["task"] == "arith" and summary["n_test"] == 3
-    assert summary["method"] == "econash" and summary["n_train"] == 12
+    assert summary["method"] == "econash" and summary["n_train"] == 16
     # Per question: a strategy (regenerated at most once), three executors and a commitment.
     assert 3 * 5 <= summary["llm_calls"] <= 3 * 6 and summary["tokens"]["completion"] > 0
-    assert summary["untrained"]["n_test"] == 3 and summary["llm_calls_train"] >= 12 * 5
-    assert "untrained" in result.stdout and "trained" in result.stdout
+    assert summary["untrained"]["n_test"] == 3 and summary["llm_calls_train"] >= 16 * 5
+    assert len(summary["accuracy_ci"]) == 2 and len(summary["untrained"]["accuracy_ci"]) == 2
+    assert len(summary["executor_actions"]) == 3 and summary["comparison"]["n"] == 3
+    for policy in ("untrained", "trained"):  # both rows, each with its interval
+        assert any(line.split("│")[1].strip() == policy and "[" in line
+                   for line in result.stdout.splitlines() if line.count("│") > 3), result.stdout
+    assert "trained actions per executor: 1:" in result.stdout and "within noise" in result.stdout
 
 
 @needs_llama

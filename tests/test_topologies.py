@@ -23,8 +23,8 @@ from econash_plugins.single import SingleCoordinator
 
 from conftest import run_cli
 
-FAST = {"embedder": "hashing", "temperatures": [0.2, 1.0], "top_ps": [1.0], "styles": ["direct", "plan", "verify"],
-        "update_interval": 4}
+FAST = {"embedder": "hashing", "temperatures": [0.2, 1.0], "top_ps": [1.0], "styles": ["steps", "plan", "verify"],
+        "update_interval": 4, "learner": {"batch_size": 4}}
 
 
 def responder(request) -> str:
@@ -209,6 +209,11 @@ def test_a_topology_may_tolerate_failed_executors(tmp_path):
     assert all(r.messages[-1].content.count("Executor") == 2 for r in commits)
     buffer = components.method.learner.buffer
     assert buffer.data["rewards"][: len(buffer), 1].abs().sum() == 0  # the failed executor earned nothing
+    # ... and nothing is learned about its action: masked out of the losses, its history left alone
+    assert buffer.data["mask"][: len(buffer), 1].sum() == 0 and buffer.data["mask"][: len(buffer), 0].all()
+    learner = components.method.learner
+    assert learner.h_base[1].abs().sum() == 0 and learner.h_input[1].abs().sum() == 0
+    assert learner.h_input[0].abs().sum() > 0
     events = [json.loads(line) for line in (tmp_path / "run" / "events.jsonl").read_text().splitlines()]
     train = [e for e in events if e.get("type") == "episode" and e.get("phase") == "train"]
     assert all(e["failed_executors"] == 1 for e in train)

@@ -38,6 +38,8 @@ class RunContext:
     engine: Engine = field(default_factory=Engine)
     executors: int = 3
     seed: int = 0
+    #: training episodes this run will play (0 when it does not train); learners size schedules by it
+    train_size: int = 0
     #: how the topology groups the executors (None: one cluster of all of them)
     layout: ClusterLayout | None = None
     #: executor i's backend in heterogeneous teams (empty: every role uses ``backend``)
@@ -53,8 +55,8 @@ class RunContext:
     def ledger(self, phase: str) -> Ledger:
         return self.engine.ledger(phase)
 
-    def episode(self, phase: str = "eval", index: int = 0) -> EpisodeContext:
-        return EpisodeContext(run=self, phase=phase, index=index)
+    def episode(self, phase: str = "eval", index: int = 0, problem_id: str | None = None) -> EpisodeContext:
+        return EpisodeContext(run=self, phase=phase, index=index, problem_id=problem_id)
 
 
 @dataclass
@@ -66,7 +68,12 @@ class EpisodeContext:
     #: the episode's position in its phase; learners order what they store by it, so concurrent
     #: episodes finishing in any order still give the same updates
     index: int = 0
+    #: the question this episode answers; recorded on every call it makes
+    problem_id: str | None = None
     calls: list[CallRecord] = field(default_factory=list)
+    #: what a method reports about how it answered (JSON-able); evaluation stores it with the result,
+    #: e.g. ``{"actions": [label per executor]}``, which summaries turn into the settled actions
+    details: dict[str, Any] = field(default_factory=dict)
 
     @property
     def task(self) -> Task:
@@ -94,7 +101,8 @@ class EpisodeContext:
             agent=agent,
             draw=draw,
         )
-        result, record = await self.run.engine.call(backend, request, phase=self.phase)
+        result, record = await self.run.engine.call(backend, request, phase=self.phase, episode=self.index,
+                                                    problem_id=self.problem_id)
         self.calls.append(record)
         return result
 

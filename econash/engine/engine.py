@@ -50,6 +50,9 @@ class Engine:
     prices: PriceTable | None = None
     cost_limit: float | None = None
     max_connections: int | None = None
+    #: phases whose calls are counted in another phase's ledger: the dev-slice evaluations made
+    #: while training are part of what training cost
+    ledger_phases: dict[str, str] = field(default_factory=lambda: {"dev": "train"})
     emit: EventSink | None = None
     on_call: CallSink | None = None
     ledgers: dict[str, Ledger] = field(default_factory=dict)
@@ -145,14 +148,17 @@ class Engine:
                 finally:
                     self.stats.retry_waiting -= 1
 
-    async def call(self, backend: Backend, request: LLMRequest, *, phase: str) -> tuple[LLMResult, CallRecord]:
+    async def call(self, backend: Backend, request: LLMRequest, *, phase: str, episode: int | None = None,
+                   problem_id: str | None = None) -> tuple[LLMResult, CallRecord]:
+        """One call through the pipeline; ``episode`` and ``problem_id`` go into its record."""
+        where = {"episode": episode, "problem_id": problem_id}
         use_cache = self.cache is not None and phase in self.cache_phases
         key = ""
         if use_cache:
             key = cache_key(backend.name, backend.model, backend.cache_identity(), request)
             cached = self.cache.get(key)
             if cached is not None:
-                return cached, self._record(backend, request, cached, phase, retries=0)
+                return cached, self._record(backend, request, cached, phase, retries=0, **where)
         reserved = self._reserve(backend, request)
         try:
             started = time.perf_counter()
@@ -163,22 +169,26 @@ class Engine:
             self._reserved -= reserved
         if use_cache:
             self.cache.put(key, backend.name, result)
-        return result, self._record(backend, request, result, phase, retries=retries)
+        return result, self._record(backend, request, result, phase, retries=retries, **where)
 
-    def _record(self, backend: Backend, request: LLMRequest, result: LLMResult, phase: str, retries: int) -> CallRecord:
+    def _record(self, backend: Backend, request: LLMRequest, result: LLMResult, phase: str, retries: int,
+                episode: int | None, problem_id: str | None) -> CallRecord:
         record = CallRecord(
             role=request.role,
             agent=request.agent,
+            episode=episode,
+            problem_id=problem_id,
             model=result.model,
             sampling=request.sampling,
             text=result.text,
             usage=result.usage,
+            finish_reason=result.finish_reason,
             latency_s=result.latency_s,
             cached=result.cached,
             retries=retries,
         )
         cost = self.prices.cost(backend.model, result.usage) if self.prices else None
-        self.ledger(phase).add(record, cost)
+        self.ledger(self.ledger_phases.get(phase, phase)).add(record, cost)
         if self.on_call is not None:
             self.on_call(record, phase)
         return record

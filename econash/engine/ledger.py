@@ -83,7 +83,7 @@ class Ledger:
             self.cost += cost
         agent = f"{call.role}:{call.agent}" if call.agent is not None else call.role
         for table, key in ((self.by_role, call.role), (self.by_agent, agent), (self.by_model, call.model)):
-            table.setdefault(key, RoleUsage()).add(call.usage)
+            table.setdefault(key, RoleUsage()).add(call.usage, truncated=int(call.truncated))
 
     def to_dict(self) -> dict[str, Any]:
         return {

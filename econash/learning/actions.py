@@ -1,7 +1,12 @@
-"""The executors' discrete action space: temperature x top_p x reasoning style.
+"""The executors' discrete action space: temperature x top_p x reasoning style x completion budget.
 
-Hosted APIs accept no embeddings, so sampling settings and a prompt style are the honest channel
-from the learned policy to any model. Values are clipped to what each backend accepts.
+Hosted APIs accept no embeddings, so sampling settings, a prompt style and a completion budget are
+the honest channel from the learned policy to any model. Values are clipped to what each backend
+accepts. An action is a combination of one level per *factor*; the grid records, for every action,
+the level it takes in each factor, so a factored Q head (one utility per factor, summed) can learn
+every factor from every sample.
+
+Styles are names here; the method that uses the grid turns a name into its prompt instruction.
 """
 
 from __future__ import annotations
@@ -11,12 +16,8 @@ from dataclasses import dataclass
 
 from econash.types import Capabilities, SamplingParams
 
-#: instruction added to the executor prompt for each reasoning style
-STYLES: dict[str, str] = {
-    "direct": "Reason step by step, then give the answer.",
-    "plan": "First write a short numbered plan, then carry it out step by step.",
-    "verify": "Solve it step by step, then check your result by substituting it back before you answer.",
-}
+#: the factors of an action, in grid order
+FACTORS = ("temperature", "top_p", "style", "max_tokens")
 
 
 @dataclass(frozen=True)
@@ -24,26 +25,35 @@ class Action:
     temperature: float
     top_p: float
     style: str
-
-    @property
-    def instruction(self) -> str:
-        return STYLES.get(self.style, self.style)
+    #: the executor's completion budget; None leaves the method's executor cap in charge
+    max_tokens: int | None = None
 
     def sampling(self, max_tokens: int, capabilities: Capabilities | None = None, seed: int | None = None) -> SamplingParams:
-        params = SamplingParams(temperature=self.temperature, top_p=self.top_p, max_tokens=max_tokens, seed=seed)
+        """Sampling settings for this action; its own budget, when it has one, replaces ``max_tokens``."""
+        params = SamplingParams(temperature=self.temperature, top_p=self.top_p,
+                                max_tokens=self.max_tokens or max_tokens, seed=seed)
         return capabilities.clip(params) if capabilities is not None else params
 
     def label(self) -> str:
-        return f"T={self.temperature:g} p={self.top_p:g} {self.style}"
+        budget = f" {self.max_tokens}tok" if self.max_tokens is not None else ""
+        return f"T={self.temperature:g} p={self.top_p:g} {self.style}{budget}"
 
 
 class ActionGrid:
-    """All combinations of the given temperatures, top_p values and styles, in a fixed order."""
+    """All combinations of the given temperatures, top_p values, styles and budgets, in a fixed order."""
 
-    def __init__(self, temperatures: list[float], top_ps: list[float], styles: list[str]) -> None:
-        if not temperatures or not top_ps or not styles:
+    def __init__(self, temperatures: list[float], top_ps: list[float], styles: list[str],
+                 budgets: list[int] | None = None) -> None:
+        if not temperatures or not top_ps or not styles or budgets == []:
             raise ValueError("the action grid needs at least one temperature, one top_p and one style")
-        self.actions = [Action(t, p, s) for t, p, s in itertools.product(temperatures, top_ps, styles)]
+        self.levels: dict[str, list] = {"temperature": list(temperatures), "top_p": list(top_ps),
+                                        "style": list(styles), "max_tokens": list(budgets) if budgets else [None]}
+        for name, values in self.levels.items():
+            if len(set(values)) != len(values):
+                raise ValueError(f"the action grid's {name} values repeat: {values}")
+        combos = list(itertools.product(*(range(len(v)) for v in self.levels.values())))
+        self.factor_levels: list[tuple[int, ...]] = combos
+        self.actions = [Action(*(values[i] for values, i in zip(self.levels.values(), combo))) for combo in combos]
 
     def __len__(self) -> int:
         return len(self.actions)
@@ -51,8 +61,16 @@ class ActionGrid:
     def __getitem__(self, index: int) -> Action:
         return self.actions[index]
 
+    @property
+    def factor_sizes(self) -> list[int]:
+        return [len(values) for values in self.levels.values()]
+
+    def varied_factors(self) -> dict[str, list]:
+        """The factors with more than one level: what a policy actually chooses."""
+        return {name: values for name, values in self.levels.items() if len(values) > 1}
+
     def clipped(self, capabilities: Capabilities) -> list[Action]:
         """The grid as a backend will see it (temperature clipped, top_p 1 where unsupported)."""
         low, high = capabilities.temperature_range
-        return [Action(min(max(a.temperature, low), high), a.top_p if capabilities.supports_top_p else 1.0, a.style)
-                for a in self.actions]
+        return [Action(min(max(a.temperature, low), high), a.top_p if capabilities.supports_top_p else 1.0, a.style,
+                       a.max_tokens) for a in self.actions]

@@ -38,6 +38,7 @@ def transition_scheme(n_agents: int, embed_dim: int, history_dim: int, n_actions
         "model_ids": Field((n_agents,), torch.long),
         "e_s_next": Field((n_agents, embed_dim)),  # the next round's strategy embeddings (unused when done)
         "done": Field(()),  # 1 on an episode's last round: no bootstrap from the next round
+        "mask": Field((n_agents,)),  # 0 for an executor whose call failed this round
     }
 
 

@@ -8,14 +8,21 @@ from their own rewards only (the ablation the mixer is measured against).
 Transitions are rounds. The last round of an episode (every round of a single-round episode) has
 ``done = 1`` and its TD target is the team reward; an earlier round bootstraps:
 ``y = r + gamma * Q_tot_target(next)``, where the next round's joint action is the online networks'
-greedy one (double Q-learning) valued by target networks, copies of every module refreshed every
-``target_update_interval`` gradient steps.
+greedy one (double Q-learning) valued by target networks: copies of every module that follow the
+online ones by Polyak averaging (``target_tau`` per gradient step), or by a hard copy every
+``target_update_interval`` steps when that is set. Soft updates make the targets' lag a fixed number
+of steps whatever the run's length, so a short run does not bootstrap from its random initial
+networks.
+
+An executor whose call failed in a round (``mask`` 0) contributes nothing for its action: no
+L_local or L_SD term, no gradient to its chosen value through Q_tot, and no step of its history.
+Learning starts once the buffer holds ``learning_starts`` transitions (default: one batch), so the
+first updates do not fit a handful of transitions over and over.
 """
 
 from __future__ import annotations
 
 import copy
-import math
 import random
 from typing import Any, Literal
 
@@ -43,26 +50,37 @@ class LearnerConfig(StrictModel):
     id_dim: int = Field(16, ge=2)
     heads: int = Field(4, ge=1)
     share_params: bool = False
+    # factored: Q_i(a) is a sum of one utility per factor level (temperature, top_p, style, budget),
+    # so each sample teaches every factor; joint: one output per action.
+    q_head: Literal["factored", "joint"] = "factored"
     mixer: Literal["belief", "none"] = "belief"
-    lr: float = Field(1e-3, gt=0)
+    lr: float = Field(3e-3, gt=0)
     # Learning-rate annealing: lr falls linearly to lr_end over the exploration horizon
     # (epsilon_decay_episodes), so the values settle instead of chasing reward noise once the
     # policy is mostly greedy (on the coordination game it removed every question-to-question
     # flip of the greedy team). None keeps lr constant.
-    lr_end: float | None = Field(1e-4, gt=0)
+    lr_end: float | None = Field(3e-4, gt=0)
     batch_size: int = Field(32, ge=1)
     buffer_size: int = Field(256, ge=1)
     lambda_local: float = Field(0.1, ge=0)
     lambda_sd: float = Field(0.1, ge=0)
     grad_clip: float = Field(10.0, gt=0)
-    # Multi-round episodes: discount and how often (gradient steps) the target networks are refreshed.
+    # Multi-round episodes: the discount, and how the target networks follow the online ones: soft
+    # updates by target_tau per gradient step, or a hard copy every target_update_interval steps.
     gamma: float = Field(0.99, ge=0, le=1)
-    target_update_interval: int = Field(50, ge=1)
+    target_tau: float = Field(0.05, gt=0, le=1)
+    target_update_interval: int | None = Field(None, ge=1)
+    # No gradient step until the buffer holds this many transitions. None: one batch, or a quarter
+    # of the run's train episodes when that is fewer (a 16-episode run would otherwise never learn).
+    learning_starts: int | None = Field(None, ge=1)
     updates_per_step: int = Field(4, ge=1)
     exploration: Literal["epsilon", "boltzmann"] = "epsilon"
     epsilon_start: float = Field(1.0, ge=0, le=1)
     epsilon_end: float = Field(0.1, ge=0, le=1)
-    epsilon_decay_episodes: int = Field(200, ge=1)
+    # The exploration (and learning-rate) horizon in episodes. None: exploration_fraction of the
+    # run's train episodes, so the schedule fits whatever budget the run has.
+    epsilon_decay_episodes: int | None = Field(None, ge=1)
+    exploration_fraction: float = Field(0.6, gt=0, le=1)
     # Off by default (it did not raise the success rate on the coordination game). Executor i's
     # exploration decays over a horizon scaled by 1 - stagger + stagger * i / (N - 1): the
     # executors settle one after another, so each learns a best response to those already settled
@@ -83,12 +101,25 @@ def linear_schedule(start: float, end: float, step: int, horizon: int) -> float:
 class Learner:
     """Owns the networks, optimiser, buffer, carried history and exploration state."""
 
+    #: the horizon used when neither epsilon_decay_episodes nor the run's train size is known
+    FALLBACK_HORIZON = 200
+
     def __init__(self, config: LearnerConfig, *, n_agents: int, n_actions: int, embed_dim: int,
-                 model_ids: list[int] | None = None, clusters: list[list[int]] | None = None, seed: int = 0) -> None:
+                 model_ids: list[int] | None = None, clusters: list[list[int]] | None = None, seed: int = 0,
+                 factor_levels: list[tuple[int, ...]] | None = None, train_episodes: int | None = None) -> None:
         if config.belief_dim % config.heads or config.action_dim % config.heads:
             raise ConfigError("Learner belief_dim and action_dim must be divisible by heads; change one of them.")
         self.config = config
         self.n_agents, self.n_actions, self.embed_dim = n_agents, n_actions, embed_dim
+        if config.epsilon_decay_episodes is not None:
+            self.horizon = config.epsilon_decay_episodes
+        elif train_episodes:
+            self.horizon = max(1, round(config.exploration_fraction * train_episodes))
+        else:
+            self.horizon = self.FALLBACK_HORIZON
+        self.train_episodes = train_episodes
+        if config.q_head == "joint" or factor_levels is None:
+            factor_levels = None if config.q_head == "joint" else [(a,) for a in range(n_actions)]
         if config.torch_threads is not None:
             torch.set_num_threads(config.torch_threads)
         torch.manual_seed(seed)
@@ -99,7 +130,8 @@ class Learner:
         self.history = HistoryCell(n_actions, config.history_dim)
         self.beliefs = BeliefNetworks(n_agents, n_actions, embed_dim, config.history_dim, id_dim=config.id_dim,
                                       hidden=config.hidden, belief_dim=config.belief_dim,
-                                      action_dim=config.action_dim, n_models=n_models, share=config.share_params)
+                                      action_dim=config.action_dim, n_models=n_models, share=config.share_params,
+                                      factor_levels=factor_levels)
         self.encoder = BeliefEncoder(config.belief_dim, config.heads, config.group_dim)
         mixer_sizes = (config.action_dim, config.group_dim, config.heads, config.feature_dim, config.mixing_dim)
         self.mixer: BeliefMixer | HierarchicalMixer = (
@@ -130,7 +162,7 @@ class Learner:
         step = self.episodes if step is None else step
         agent = self.n_agents - 1 if agent < 0 else agent
         scale = 1.0 - c.exploration_stagger + c.exploration_stagger * agent / max(1, self.n_agents - 1)
-        horizon = max(1, round(c.epsilon_decay_episodes * scale))
+        horizon = max(1, round(self.horizon * scale))
         if c.exploration == "epsilon":
             return linear_schedule(c.epsilon_start, c.epsilon_end, step, horizon)
         return linear_schedule(c.boltzmann_start, c.boltzmann_end, step, horizon)
@@ -139,7 +171,7 @@ class Learner:
         c = self.config
         if c.lr_end is None:
             return c.lr
-        return linear_schedule(c.lr, c.lr_end, self.episodes, c.epsilon_decay_episodes)
+        return linear_schedule(c.lr, c.lr_end, self.episodes, self.horizon)
 
     @torch.no_grad()
     def q_values(self, e_q: Tensor, e_s: Tensor) -> tuple[Tensor, Tensor, Tensor]:
@@ -170,9 +202,13 @@ class Learner:
         return {"h_base": self.h_base.clone(), "h_input": self.h_input.clone()}
 
     @torch.no_grad()
-    def advance_history(self, actions: list[int], rewards: list[float]) -> None:
-        self.h_base = self.history(self.h_input, self.h_base)
-        self.h_input = self.history.input_for(torch.tensor(actions), torch.tensor(rewards))
+    def advance_history(self, actions: list[int], rewards: list[float], mask: list[float] | None = None) -> None:
+        """One GRU step of each executor's carried history; executors with mask 0 (failed calls) keep theirs."""
+        h_base = self.history(self.h_input, self.h_base)
+        h_input = self.history.input_for(torch.tensor(actions), torch.tensor(rewards))
+        keep = torch.tensor(mask if mask is not None else [1.0] * self.n_agents).unsqueeze(-1) > 0.5
+        self.h_base = torch.where(keep, h_base, self.h_base)
+        self.h_input = torch.where(keep, h_input, self.h_input)
 
     # ------------------------------------------------------------ learning
 
@@ -185,6 +221,7 @@ class Learner:
                 row[name] = torch.as_tensor(row[name]).expand(self.n_agents, -1)
         row.setdefault("e_s_next", torch.zeros(self.n_agents, self.embed_dim))
         row.setdefault("done", 1.0)
+        row.setdefault("mask", torch.ones(self.n_agents))
         self.buffer.add({**row, "model_ids": self.model_ids})
 
     def _mix(self, modules: dict[str, Any], beliefs: Tensor, q: Tensor, chosen: Tensor) -> tuple[Tensor, Tensor]:
@@ -216,26 +253,44 @@ class Learner:
         y[going_on] += self.config.gamma * q_next
         return y
 
-    def sync_targets(self) -> None:
+    @torch.no_grad()
+    def sync_targets(self, tau: float = 1.0) -> None:
+        """Move every target module ``tau`` of the way to its online module (1: copy it)."""
         for name, module in self.modules.items():
-            self.targets[name].load_state_dict(module.state_dict())
+            target = self.targets[name].state_dict()
+            for key, value in module.state_dict().items():
+                if tau >= 1.0 or not value.is_floating_point():
+                    target[key].copy_(value)
+                else:
+                    target[key].lerp_(value, tau)
 
     def losses(self, batch: dict[str, Tensor]) -> dict[str, Tensor]:
         h = self.history(batch["h_input"], batch["h_base"])
         beliefs, q = self.beliefs(batch["e_q"], batch["e_s"], h, batch["model_ids"][0])
         chosen = q.gather(-1, batch["actions"].unsqueeze(-1)).squeeze(-1)  # (B, N)
-        local = ((chosen - batch["rewards"]) ** 2).sum(dim=1).mean()
+        mask = batch["mask"]  # 0 for an executor whose call failed: nothing is learned about its action
+        local = (mask * (chosen - batch["rewards"]) ** 2).sum(dim=1).mean()
         if self.config.mixer == "none":
             return {"loss": local, "local": local}
-        q_tot, features = self._mix(self.modules, beliefs, q, chosen)
+        mixed = torch.where(mask > 0.5, chosen, chosen.detach())
+        q_tot, features = self._mix(self.modules, beliefs, q, mixed)
         td = ((q_tot - self.td_targets(batch)) ** 2).mean()
         cos = F.cosine_similarity(self.mixer.project(features), batch["e_c"], dim=-1)
-        sd = ((1.0 - cos) ** 2).sum(dim=1).mean()
+        sd = (mask * (1.0 - cos) ** 2).sum(dim=1).mean()
         loss = td + self.config.lambda_local * local + self.config.lambda_sd * sd
         return {"loss": loss, "td": td, "local": local, "sd": sd, "q_tot": q_tot.mean()}
 
+    @property
+    def learning_starts(self) -> int:
+        if self.config.learning_starts is not None:
+            return self.config.learning_starts
+        starts = min(self.config.batch_size, self.buffer.capacity)
+        return min(starts, max(1, self.train_episodes // 4)) if self.train_episodes else starts
+
     def update(self) -> dict[str, float] | None:
-        if len(self.buffer) == 0:
+        """``updates_per_step`` gradient steps on sampled batches; None until the buffer holds
+        ``learning_starts`` transitions."""
+        if len(self.buffer) < self.learning_starts:
             return None
         metrics: dict[str, float] = {}
         lr = self.learning_rate()
@@ -250,7 +305,10 @@ class Learner:
                 [p for g in self.optimizer.param_groups for p in g["params"]], self.config.grad_clip)
             self.optimizer.step()
             self.updates += 1
-            if self.updates % self.config.target_update_interval == 0:
+            interval = self.config.target_update_interval
+            if interval is None:
+                self.sync_targets(self.config.target_tau)
+            elif self.updates % interval == 0:
                 self.sync_targets()
             metrics = {k: float(v.detach()) for k, v in losses.items()}
             metrics["grad_norm"] = float(norm)
@@ -285,37 +343,3 @@ class Learner:
         self.h_base, self.h_input = state["h_base"].clone(), state["h_input"].clone()
         self.episodes, self.updates = state["episodes"], state["updates"]
 
-
-class EarlyStopping:
-    """Stop when the moving average of the team reward over ``window`` episodes has not improved by
-    ``min_delta`` for ``patience`` updates."""
-
-    def __init__(self, window: int = 32, min_delta: float = 0.01, patience: int = 20) -> None:
-        self.window, self.min_delta, self.patience = window, min_delta, patience
-        self.rewards: list[float] = []
-        self.best = -math.inf
-        self.stale = 0
-
-    def record(self, team_rewards: list[float]) -> None:
-        self.rewards.extend(team_rewards)
-        self.rewards = self.rewards[-self.window:]
-
-    def moving_average(self) -> float:
-        return sum(self.rewards) / len(self.rewards) if self.rewards else 0.0
-
-    def step(self) -> bool:
-        """Call after each update; True when training should stop."""
-        if len(self.rewards) < self.window:
-            return False
-        average = self.moving_average()
-        if average > self.best + self.min_delta:
-            self.best, self.stale = average, 0
-        else:
-            self.stale += 1
-        return self.stale >= self.patience
-
-    def state_dict(self) -> dict[str, Any]:
-        return {"rewards": list(self.rewards), "best": self.best, "stale": self.stale}
-
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        self.rewards, self.best, self.stale = list(state["rewards"]), state["best"], state["stale"]

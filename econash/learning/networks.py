@@ -13,11 +13,23 @@ Shapes: B batch, N executors, A actions, D text-embedding size.
   ``Q_tot`` is monotone in every ``Q_i`` and the joint greedy action is each executor's own greedy
   action.
 
-The prompt embedding ``e_i`` the mixer reads is the executor's learned action embedding taken at
-its own policy (softmax of its detached Q values), not at the executed action. That keeps the
-mixing weights a function of the state alone: were they a function of the joint action, Q_tot
-would no longer be monotone across joint actions and the joint greedy action could differ from
-the per-agent greedy actions, which is the property decentralised execution relies on.
+The observation's four parts are scaled to comparable norms before the first layer: the text
+embeddings and the identity embedding to unit length, the history state (each entry in (-1, 1))
+divided by the square root of its size. Raw, the identity embedding (norm about 4-6) swamps the
+unit-norm question and strategy embeddings, and an untrained executor then takes about one fixed
+action whatever the question.
+
+``Q_i`` is either a joint head (one output per action) or a factored head: one utility per level
+of each action factor (temperature, top_p, style, budget) and ``Q_i(a)`` the sum of the utilities
+of the levels ``a`` takes, so every sample teaches every factor it touched.
+
+The prompt embedding ``e_i`` the mixer reads is the learned embedding of the executor's greedy
+action (argmax of its detached Q values), not of the executed action. That keeps the mixing
+weights a function of the state alone: were they a function of the joint action, Q_tot would no
+longer be monotone across joint actions and the joint greedy action could differ from the
+per-agent greedy actions, which is the property decentralised execution relies on. (A softmax
+over Q values that lie in about [0, 1] is nearly uniform, so it would hand the mixer almost the
+same input whatever the beliefs.)
 
 * ``HierarchicalMixer`` (the ``multi`` topology): one ``BeliefMixer`` per cluster gives the
   cluster's value from its executors' values, and a global monotone mixer conditioned on the whole
@@ -59,20 +71,45 @@ class HistoryCell(nn.Module):
         return self.cell(inputs.reshape(-1, inputs.shape[-1]), state.reshape(-1, self.hidden)).reshape(shape)
 
 
+def factor_table(factor_levels: list[tuple[int, ...]]) -> Tensor:
+    """The (A, sum of factor sizes) 0/1 matrix that sums each action's factor utilities."""
+    if not factor_levels:
+        raise ValueError("factor_levels needs one entry per action")
+    sizes = [max(levels[f] for levels in factor_levels) + 1 for f in range(len(factor_levels[0]))]
+    offsets = [sum(sizes[:f]) for f in range(len(sizes))]
+    table = torch.zeros(len(factor_levels), sum(sizes))
+    for a, levels in enumerate(factor_levels):
+        for f, level in enumerate(levels):
+            table[a, offsets[f] + level] = 1.0
+    return table
+
+
 class BeliefNetworks(nn.Module):
-    """Belief network per executor: observation -> belief state b_i -> Q_i over all actions."""
+    """Belief network per executor: observation -> belief state b_i -> Q_i over all actions.
+
+    ``factor_levels`` (one tuple of factor-level indices per action) makes the Q head factored.
+    """
 
     def __init__(self, n_agents: int, n_actions: int, embed_dim: int, history_dim: int, *, id_dim: int = 16,
                  hidden: int = 64, belief_dim: int = 32, action_dim: int = 32, n_models: int = 1,
-                 share: bool = False) -> None:
+                 share: bool = False, factor_levels: list[tuple[int, ...]] | None = None) -> None:
         super().__init__()
         self.n_agents, self.n_actions, self.share = n_agents, n_actions, share
         self.identity = nn.Embedding(n_agents, id_dim)
         self.model_identity = nn.Embedding(max(1, n_models), id_dim)
+        self.history_scale = history_dim ** -0.5
         obs_dim = 2 * embed_dim + history_dim + id_dim
         copies = 1 if share else n_agents
+        self.factored = factor_levels is not None
+        if factor_levels is not None:
+            if len(factor_levels) != n_actions:
+                raise ValueError(f"{len(factor_levels)} factor-level tuples for {n_actions} actions")
+            self.register_buffer("factor_table", factor_table(factor_levels), persistent=False)
+            outputs = self.factor_table.shape[1]
+        else:
+            outputs = n_actions
         self.encoders = nn.ModuleList(mlp([obs_dim, hidden, belief_dim]) for _ in range(copies))
-        self.q_heads = nn.ModuleList(mlp([belief_dim, hidden, n_actions]) for _ in range(copies))
+        self.q_heads = nn.ModuleList(mlp([belief_dim, hidden, outputs]) for _ in range(copies))
         self.action_embedding = nn.Embedding(n_actions, action_dim)
 
     def forward(self, e_q: Tensor, e_s: Tensor, history: Tensor, model_ids: Tensor | None = None) -> tuple[Tensor, Tensor]:
@@ -85,13 +122,16 @@ class BeliefNetworks(nn.Module):
             identity = identity + self.model_identity(model_ids)
         if e_s.dim() == 2:
             e_s = e_s.unsqueeze(1).expand(-1, self.n_agents, -1)
+        e_q, e_s, identity = F.normalize(e_q, dim=-1), F.normalize(e_s, dim=-1), F.normalize(identity, dim=-1)
+        history = history * self.history_scale
         beliefs, qs = [], []
         for i in range(self.n_agents):
             k = 0 if self.share else i
             obs = torch.cat([e_q, e_s[:, i], history[:, i], identity[i].expand(batch, -1)], dim=-1)
             b = torch.tanh(self.encoders[k](obs))
             beliefs.append(b)
-            qs.append(self.q_heads[k](b))
+            out = self.q_heads[k](b)
+            qs.append(out @ self.factor_table.T if self.factored else out)
         return torch.stack(beliefs, dim=1), torch.stack(qs, dim=1)
 
 
@@ -130,8 +170,9 @@ class BeliefMixer(nn.Module):
 
     @staticmethod
     def prompt_embeddings(q_all: Tensor, action_table: Tensor) -> Tensor:
-        """Each executor's action embedding at its own policy: softmax(Q_i, detached) @ table -> (B, N, d)."""
-        return torch.softmax(q_all.detach(), dim=-1) @ action_table
+        """Each executor's greedy-action embedding: table[argmax Q_i] -> (B, N, d). Q is only read
+        (argmax), so the embedding depends on the state and the table gets the gradient."""
+        return action_table[q_all.detach().argmax(dim=-1)]
 
     def forward(self, chosen_q: Tensor, prompt_embeddings: Tensor, group: Tensor) -> tuple[Tensor, Tensor]:
         """chosen_q (B, N), prompt embeddings (B, N, action_dim), E (B, group_dim) -> Q_tot (B,), F (B, N, feature)."""

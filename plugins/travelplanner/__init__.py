@@ -52,6 +52,9 @@ class TravelPlannerTask(Task):
 
     name = "travelplanner"
     headline_metric = "final_pass_rate"
+    # A whole itinerary in the official plan format runs to a thousand tokens and more; the run's
+    # 256-token default would cut every plan (`-B generation.max_tokens=N` still decides).
+    default_max_tokens = 3000
 
     class Options(StrictModel):
         database: Path | None = None

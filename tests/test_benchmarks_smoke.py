@@ -1,0 +1,36 @@
+"""Every benchmark this suite knows runs in its smoke mode (fake backend, tiny sizes) and writes its JSON:
+the scripts are kept working even though their real runs take minutes to hours."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+from conftest import REPO
+
+
+def bench(*args: str, timeout: float = 240) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, *args], capture_output=True, text=True, cwd=REPO, timeout=timeout)
+
+
+def test_calibrate_smoke(tmp_path):
+    out = tmp_path / "calibrate.json"
+    result = bench("benchmarks/calibrate.py", "--smoke", "--out", str(out))
+    assert result.returncode == 0, result.stderr
+    report = json.loads(out.read_text())
+    assert [row["action"] for row in report["rows"]] == ["T=0 p=1 steps", "T=1 p=1 steps"]
+    assert all(row["n"] == 2 and len(row["team_ci95"]) == 2 for row in report["rows"])
+    assert "best fixed action" in result.stdout
+
+
+def test_learning_benchmark_smoke(tmp_path):
+    out = tmp_path / "updates.json"
+    result = bench("benchmarks/learning.py", "--out", str(out), "updates", "--smoke")
+    assert result.returncode == 0, result.stderr
+    assert json.loads(out.read_text())["rows"][0]["executors"] == 3
+    out = tmp_path / "policy.json"
+    result = bench("benchmarks/learning.py", "--out", str(out), "policy", "--smoke", "--run-dir", str(tmp_path / "run"))
+    assert result.returncode == 0, result.stderr
+    rows = json.loads(out.read_text())["rows"]
+    assert [row["n"] for row in rows] == [2, 2]
