@@ -5,7 +5,11 @@
    mixer (N = 6 in 2 clusters, N = 12 in 4). Peak memory is the growth of the
    process's peak resident set while updating (ru_maxrss), and the size of the parameters,
    optimiser state and replay buffer.
-2. ``policy``: with a real model (default: the local SmolLM2 backend), the trained greedy policy
+2. ``bandit``: how many gradient steps a short run needs. A Bernoulli bandit shaped like the local
+   model's temperature effect (docs/econash-method.md), trained for 40, 100 and 160 episodes with 4
+   steps per update or with ``min_gradient_steps`` in all; the share of executors whose greedy
+   temperature is the best one.
+3. ``policy``: with a real model (default: the local SmolLM2 backend), the trained greedy policy
    against the untrained random policy on the same held-in dev questions, with accuracy, tokens
    per question and a 95% Wilson interval. Both policies are evaluated inside one `econash run`,
    which trains on the train split in between.
@@ -13,6 +17,7 @@
 Writes benchmarks/results/learning_<part>.json and prints a table.
 
     .venv/bin/python benchmarks/learning.py updates
+    .venv/bin/python benchmarks/learning.py bandit
     .venv/bin/python benchmarks/learning.py policy --task arith --train-size 48 --test-size 40
     .venv/bin/python benchmarks/learning.py policy --task gsm8k --data ../shared/data --train-size 48 --test-size 40
     .venv/bin/python benchmarks/learning.py updates --smoke   # (and policy --smoke): checks the script runs
@@ -125,12 +130,71 @@ def print_policy(result: dict) -> None:
               f"{r['calls']:>6}")
 
 
+def bandit_share(total_steps: int | None, episodes: int, seed: int, update_interval: int = 8) -> float:
+    """Three executors choose among 3 temperatures x 2 styles; an answer is right with probability
+    0.65, 0.5 or 0.4 by temperature (the shape of the local model's effect), whatever the style. Returns
+    the share of (executor, held-out question) pairs whose greedy temperature is the best one."""
+    import torch
+    from torch.nn import functional as F
+
+    from econash.learning.actions import ActionGrid
+    from econash.learning.learner import Learner, LearnerConfig
+
+    grid = ActionGrid([0.0, 0.5, 1.0], [1.0], ["short", "steps"])
+    n, dim = 3, 16
+    config = LearnerConfig(lambda_sd=0.0, **({"min_gradient_steps": total_steps} if total_steps is not None
+                                              else {"updates_per_step": 4}))
+    learner = Learner(config, n_agents=n, n_actions=len(grid), embed_dim=dim, seed=seed,
+                      factor_levels=grid.factor_levels, train_episodes=episodes,
+                      expected_updates=max(1, episodes // update_interval))
+    rng = random.Random(seed)
+    gen = torch.Generator().manual_seed(seed)
+    questions = [F.normalize(torch.randn(dim, generator=gen), dim=0) for _ in range(episodes + 20)]
+    strategy = torch.randn(dim, generator=gen)
+    success = {0.0: 0.65, 0.5: 0.5, 1.0: 0.4}
+    for step in range(episodes):
+        actions, _ = learner.act(questions[step], strategy, explore=True, rng=rng, step=step)
+        rewards = [float(rng.random() < success[grid[a].temperature]) for a in actions]
+        learner.observe({"e_q": questions[step], "e_s": strategy, **learner.snapshot(),
+                         "actions": torch.tensor(actions), "rewards": torch.tensor(rewards),
+                         "team": torch.tensor(max(rewards)), "e_c": strategy})
+        learner.advance_history(actions, rewards)
+        if step % update_interval == update_interval - 1:
+            learner.update()
+    right = 0
+    for question in questions[episodes:]:
+        greedy, _ = learner.act(question, strategy, explore=False, rng=rng, step=episodes)
+        right += sum(grid[a].temperature == 0.0 for a in greedy)
+    return right / (20 * n)
+
+
+def bench_bandit(seeds: int, episodes: list[int], totals: list[int | None]) -> dict:
+    rows = []
+    for total in totals:
+        shares = [statistics.mean(bandit_share(total, e, s) for s in range(seeds)) for e in episodes]
+        rows.append({"min_gradient_steps": total, "episodes": episodes, "best_temperature_share": shares})
+    return {"benchmark": "learning_bandit", "seeds": seeds, "update_interval": 8, "rows": rows}
+
+
+def print_bandit(result: dict) -> None:
+    episodes = result["rows"][0]["episodes"]
+    print(f"share of executors whose greedy temperature is the best, {result['seeds']} seeds, an update every "
+          f"{result['update_interval']} episodes")
+    print(f"{'gradient steps':>22} " + " ".join(f"{e:>6} ep" for e in episodes))
+    for r in result["rows"]:
+        label = "4 per update" if r["min_gradient_steps"] is None else f"{r['min_gradient_steps']} in all (min 4/upd)"
+        print(f"{label:>22} " + " ".join(f"{v:>9.2f}" for v in r["best_temperature_share"]))
+
+
 def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="part", required=True)
     updates = sub.add_parser("updates")
     updates.add_argument("--repeats", type=int, default=50)
     updates.add_argument("--smoke", action="store_true", help="two repeats at N = 3 only")
+    bandit = sub.add_parser("bandit")
+    bandit.add_argument("--seeds", type=int, default=8)
+    bandit.add_argument("--smoke", action="store_true", help="one seed, 16 episodes")
     policy = sub.add_parser("policy")
     policy.add_argument("--task", default="arith")
     policy.add_argument("--data", default=None)
@@ -149,12 +213,18 @@ def main(argv: list[str] | None = None) -> dict:
         sizes = ((3, 1),) if args.smoke else ((3, 1), (6, 1), (12, 1), (6, 2), (12, 4))
         result = bench_updates(2 if args.smoke else args.repeats, sizes)
         printer = print_updates
+    elif args.part == "bandit":
+        if args.smoke:
+            result = bench_bandit(1, [16], [None, 300])
+        else:
+            result = bench_bandit(args.seeds, [40, 100, 160], [None, 200, 300, 400, 800])
+        printer = print_bandit
     else:
         result = bench_policy(args)
         printer = print_policy
     result["python"] = sys.version.split()[0]
     RESULTS.mkdir(exist_ok=True)
-    name = f"learning_{args.part}" if args.part == "updates" else f"learning_policy_{args.task}"
+    name = f"learning_policy_{args.task}" if args.part == "policy" else f"learning_{args.part}"
     out = args.out or RESULTS / f"{name}{'_smoke' if args.smoke else ''}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(result, indent=2))

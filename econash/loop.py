@@ -4,8 +4,9 @@ Training runs ``update_interval`` episodes concurrently, then one learner update
 ``checkpoint_every`` updates and at the end) a checkpoint of the method, the train ledger and the
 position in the train split. With a dev slice, every ``dev.every`` updates the greedy policy answers
 the dev questions (phase ``dev``, its calls counted with training's), the score goes into
-metrics.jsonl, and training stops early once it has plateaued (econash.early_stopping). Evaluation appends one line per finished question to results.jsonl,
-so a resumed evaluation skips exactly the questions already answered.
+metrics.jsonl, and training stops early once it has plateaued (econash.early_stopping).
+Evaluation appends one line per finished question to results.jsonl, so a resumed evaluation skips
+exactly the questions already answered.
 """
 
 from __future__ import annotations
@@ -180,8 +181,9 @@ async def train_loop(
                     state.dev_scores.append(row["dev_score"])
                     stop_on_dev = (dev.early_stopping and not method.exploring()
                                    and plateaued(state.dev_scores, dev.patience, dev.min_delta))
-            if run.engine.stopped:
-                break  # a dev evaluation cut short by the cost limit: redo the batch on resume
+            if run.engine.stopped:  # a dev evaluation cut short by the cost limit: the checkpoint
+                state.episodes_done, state.updates = start, state.updates - 1  # before this batch resumes
+                break
             rundir.append(RunDirectory.METRICS, row)
             pm.notify("on_train_step", step=state.updates, metrics=row)
         stop = method.should_stop() or stop_on_dev

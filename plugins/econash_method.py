@@ -145,7 +145,8 @@ class EcoNashMethod(Method):
             raise ConfigError(validation_message(exc, LearnerConfig, prefix="learner option ")) from None
         self.learner = Learner(config, n_agents=self.n, n_actions=len(self.actions), embed_dim=dim,
                                model_ids=model_ids, clusters=self.clusters, seed=run.seed,
-                               factor_levels=self.grid.factor_levels, train_episodes=run.train_size or None)
+                               factor_levels=self.grid.factor_levels, train_episodes=run.train_size or None,
+                               expected_updates=max(1, run.train_size // o.update_interval) if run.train_size else None)
         warning = train_size_warning(run.train_size, self.grid, config.q_head) if self.learns else None
         self._warnings = [warning] if warning and self.policy == "learned" else []
 

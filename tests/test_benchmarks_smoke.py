@@ -29,6 +29,12 @@ def test_learning_benchmark_smoke(tmp_path):
     result = bench("benchmarks/learning.py", "--out", str(out), "updates", "--smoke")
     assert result.returncode == 0, result.stderr
     assert json.loads(out.read_text())["rows"][0]["executors"] == 3
+    out = tmp_path / "bandit.json"
+    result = bench("benchmarks/learning.py", "--out", str(out), "bandit", "--smoke")
+    assert result.returncode == 0, result.stderr
+    rows = json.loads(out.read_text())["rows"]
+    assert [row["min_gradient_steps"] for row in rows] == [None, 300]
+    assert all(0.0 <= row["best_temperature_share"][0] <= 1.0 for row in rows)
     out = tmp_path / "policy.json"
     result = bench("benchmarks/learning.py", "--out", str(out), "policy", "--smoke", "--run-dir", str(tmp_path / "run"))
     assert result.returncode == 0, result.stderr

@@ -181,3 +181,14 @@ def test_exploration_and_learning_rate_horizons_follow_the_train_size():
         assert learner.exploration_value(learner.horizon // 2) > learner.config.epsilon_end + 0.3
     fixed = Learner(LearnerConfig(epsilon_decay_episodes=77), n_agents=N, n_actions=4, embed_dim=D, train_episodes=1000)
     assert fixed.horizon == 77
+
+
+def test_short_runs_take_enough_gradient_steps():
+    def steps(**kwargs) -> int:
+        config = LearnerConfig(**{k: v for k, v in kwargs.items() if k == "updates_per_step"})
+        return Learner(config, n_agents=N, n_actions=4, embed_dim=D,
+                       expected_updates=kwargs.get("expected_updates")).steps_per_update
+
+    assert steps(expected_updates=2) == 150 and steps(expected_updates=20) == 15  # 300 steps in all
+    assert steps(expected_updates=187) == 4 and steps() == 4  # long runs, or an unknown length: 4
+    assert steps(expected_updates=2, updates_per_step=3) == 3

@@ -55,10 +55,10 @@ class LearnerConfig(StrictModel):
     q_head: Literal["factored", "joint"] = "factored"
     mixer: Literal["belief", "none"] = "belief"
     lr: float = Field(3e-3, gt=0)
-    # Learning-rate annealing: lr falls linearly to lr_end over the exploration horizon
-    # (epsilon_decay_episodes), so the values settle instead of chasing reward noise once the
-    # policy is mostly greedy (on the coordination game it removed every question-to-question
-    # flip of the greedy team). None keeps lr constant.
+    # Learning-rate annealing: lr falls linearly to lr_end over the exploration horizon, so the
+    # values settle instead of chasing reward noise once the policy is mostly greedy (on the
+    # coordination game it removed every question-to-question flip of the greedy team). None
+    # keeps lr constant.
     lr_end: float | None = Field(3e-4, gt=0)
     batch_size: int = Field(32, ge=1)
     buffer_size: int = Field(256, ge=1)
@@ -73,7 +73,14 @@ class LearnerConfig(StrictModel):
     # No gradient step until the buffer holds this many transitions. None: one batch, or a quarter
     # of the run's train episodes when that is fewer (a 16-episode run would otherwise never learn).
     learning_starts: int | None = Field(None, ge=1)
-    updates_per_step: int = Field(4, ge=1)
+    # Gradient steps per update. None: at least 4, and enough that the run takes about
+    # min_gradient_steps in all over the updates it expects (train episodes / update interval).
+    # A short run's few updates are otherwise too little optimisation to learn anything: on a
+    # bandit shaped like the local model's temperature effect (docs/econash-method.md), 160 episodes
+    # found the best temperature for 63% of executors at 4 steps per update, 95% at 300 in all
+    # (`python benchmarks/learning.py bandit`).
+    updates_per_step: int | None = Field(None, ge=1)
+    min_gradient_steps: int = Field(300, ge=0)
     exploration: Literal["epsilon", "boltzmann"] = "epsilon"
     epsilon_start: float = Field(1.0, ge=0, le=1)
     epsilon_end: float = Field(0.1, ge=0, le=1)
@@ -106,7 +113,8 @@ class Learner:
 
     def __init__(self, config: LearnerConfig, *, n_agents: int, n_actions: int, embed_dim: int,
                  model_ids: list[int] | None = None, clusters: list[list[int]] | None = None, seed: int = 0,
-                 factor_levels: list[tuple[int, ...]] | None = None, train_episodes: int | None = None) -> None:
+                 factor_levels: list[tuple[int, ...]] | None = None, train_episodes: int | None = None,
+                 expected_updates: int | None = None) -> None:
         if config.belief_dim % config.heads or config.action_dim % config.heads:
             raise ConfigError("Learner belief_dim and action_dim must be divisible by heads; change one of them.")
         self.config = config
@@ -118,6 +126,11 @@ class Learner:
         else:
             self.horizon = self.FALLBACK_HORIZON
         self.train_episodes = train_episodes
+        if config.updates_per_step is not None:
+            self.steps_per_update = config.updates_per_step
+        else:
+            wanted = -(-config.min_gradient_steps // expected_updates) if expected_updates else 0
+            self.steps_per_update = max(4, wanted)
         if config.q_head == "joint" or factor_levels is None:
             factor_levels = None if config.q_head == "joint" else [(a,) for a in range(n_actions)]
         if config.torch_threads is not None:
@@ -288,7 +301,7 @@ class Learner:
         return min(starts, max(1, self.train_episodes // 4)) if self.train_episodes else starts
 
     def update(self) -> dict[str, float] | None:
-        """``updates_per_step`` gradient steps on sampled batches; None until the buffer holds
+        """``steps_per_update`` gradient steps on sampled batches; None until the buffer holds
         ``learning_starts`` transitions."""
         if len(self.buffer) < self.learning_starts:
             return None
@@ -296,7 +309,7 @@ class Learner:
         lr = self.learning_rate()
         for group in self.optimizer.param_groups:
             group["lr"] = lr
-        for _ in range(self.config.updates_per_step):
+        for _ in range(self.steps_per_update):
             batch = self.buffer.sample(min(self.config.batch_size, max(len(self.buffer), 1)), self.rng)
             losses = self.losses(batch)
             self.optimizer.zero_grad()
