@@ -135,3 +135,27 @@ def test_resume_of_something_that_is_not_a_run(tmp_path):
     assert result.returncode == 2 and "not an econash run directory" in result.stderr
     missing = run_cli("resume", str(tmp_path / "nope"))
     assert missing.returncode != 0 and "Traceback" not in missing.stderr
+
+
+def test_a_dev_evaluation_cut_by_the_cost_limit_is_redone_on_resume_and_counted_once(tmp_path):
+    prices = tmp_path / "prices.yaml"
+    prices.write_text("fake-model: {prompt: 1000, completion: 1000}\n")
+    run_dir = tmp_path / "run"
+    # One call per train episode and per dev question; the limit falls inside a dev evaluation
+    # (4 episodes, then 6 dev questions, per update).
+    common = ["--backend", "fake", "--method", "fake-learner", "--train-size", "16", "--dev-size", "6",
+              "--test-size", "2", "--concurrency", "1", "--display", "none", "--no-cache",
+              "-B", "dev.every=1", "-B", "dev.early_stopping=false", "-B", "generation.max_tokens=10"]
+    first = run_cli("run", *common, "--prices", str(prices), "--cost-limit", "0.6", "--run-dir", str(run_dir))
+    assert first.returncode == 0, first.stderr
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert summary["stopped_reason"] == "cost_limit" and summary["complete"] is False
+    steps = [row["step"] for row in lines(run_dir / "metrics.jsonl")]
+    # the summary counts only the episodes whose update and dev score were kept
+    assert summary["n_train"] == 4 * len(steps)
+    resumed = run_cli("resume", str(run_dir), "--cost-limit", "1000", "--display", "none")
+    assert resumed.returncode == 0, resumed.stderr
+    done = json.loads((run_dir / "summary.json").read_text())
+    steps = [row["step"] for row in lines(run_dir / "metrics.jsonl")]
+    assert done["complete"] is True and done["n_train"] == 16
+    assert steps == list(range(1, 5)), steps
