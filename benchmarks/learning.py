@@ -9,7 +9,10 @@
    model's temperature effect (docs/econash-method.md), trained for 40, 100 and 160 episodes with 4
    steps per update or with ``min_gradient_steps`` in all; the share of executors whose greedy
    temperature is the best one.
-3. ``policy``: with a real model (default: the local SmolLM2 backend), the trained greedy policy
+3. ``heads``: factored against joint Q heads on a bandit whose six actions (the default grid) are
+   right at the local model's measured executor accuracies, after 48 to 384 episodes: the greedy
+   executors' accuracy over the best action's, with a bootstrap 95% interval over seeds.
+4. ``policy``: with a real model (default: the local SmolLM2 backend), the trained greedy policy
    against the untrained random policy on the same held-in dev questions, with accuracy, tokens
    per question and a 95% Wilson interval. Both policies are evaluated inside one `econash run`,
    which trains on the train split in between.
@@ -18,6 +21,7 @@ Writes benchmarks/results/learning_<part>.json and prints a table.
 
     .venv/bin/python benchmarks/learning.py updates
     .venv/bin/python benchmarks/learning.py bandit
+    .venv/bin/python benchmarks/learning.py heads
     .venv/bin/python benchmarks/learning.py policy --task arith --train-size 48 --test-size 40
     .venv/bin/python benchmarks/learning.py policy --task gsm8k --data ../shared/data --train-size 48 --test-size 40
     .venv/bin/python benchmarks/learning.py updates --smoke   # (and policy --smoke): checks the script runs
@@ -33,6 +37,7 @@ import statistics
 import sys
 import time
 from pathlib import Path
+from typing import Any, Callable
 
 RESULTS = Path(__file__).resolve().parent / "results"
 
@@ -130,42 +135,49 @@ def print_policy(result: dict) -> None:
               f"{r['calls']:>6}")
 
 
-def bandit_share(total_steps: int | None, episodes: int, seed: int, update_interval: int = 8) -> float:
-    """Three executors choose among 3 temperatures x 2 styles; an answer is right with probability
-    0.65, 0.5 or 0.4 by temperature (the shape of the local model's effect), whatever the style. Returns
-    the share of (executor, held-out question) pairs whose greedy temperature is the best one."""
+def _bandit_greedy(grid, success: Callable[[Any], float], config: Any, episodes: int, seed: int,
+                   update_interval: int = 8, held_out: int = 20) -> list[list[int]]:
+    """Three executors learn a Bernoulli bandit over ``grid`` (an answer is right with probability
+    ``success(action)``, team reward the best executor's) through the real learner; returns their
+    greedy actions on ``held_out`` new questions."""
     import torch
     from torch.nn import functional as F
 
-    from econash.learning.actions import ActionGrid
-    from econash.learning.learner import Learner, LearnerConfig
+    from econash.learning.learner import Learner
 
-    grid = ActionGrid([0.0, 0.5, 1.0], [1.0], ["short", "steps"])
     n, dim = 3, 16
-    config = LearnerConfig(lambda_sd=0.0, **({"min_gradient_steps": total_steps} if total_steps is not None
-                                              else {"updates_per_step": 4}))
     learner = Learner(config, n_agents=n, n_actions=len(grid), embed_dim=dim, seed=seed,
                       factor_levels=grid.factor_levels, train_episodes=episodes,
                       expected_updates=max(1, episodes // update_interval))
     rng = random.Random(seed)
     gen = torch.Generator().manual_seed(seed)
-    questions = [F.normalize(torch.randn(dim, generator=gen), dim=0) for _ in range(episodes + 20)]
+    questions = [F.normalize(torch.randn(dim, generator=gen), dim=0) for _ in range(episodes + held_out)]
     strategy = torch.randn(dim, generator=gen)
-    success = {0.0: 0.65, 0.5: 0.5, 1.0: 0.4}
     for step in range(episodes):
         actions, _ = learner.act(questions[step], strategy, explore=True, rng=rng, step=step)
-        rewards = [float(rng.random() < success[grid[a].temperature]) for a in actions]
+        rewards = [float(rng.random() < success(grid[a])) for a in actions]
         learner.observe({"e_q": questions[step], "e_s": strategy, **learner.snapshot(),
                          "actions": torch.tensor(actions), "rewards": torch.tensor(rewards),
                          "team": torch.tensor(max(rewards)), "e_c": strategy})
         learner.advance_history(actions, rewards)
         if step % update_interval == update_interval - 1:
             learner.update()
-    right = 0
-    for question in questions[episodes:]:
-        greedy, _ = learner.act(question, strategy, explore=False, rng=rng, step=episodes)
-        right += sum(grid[a].temperature == 0.0 for a in greedy)
-    return right / (20 * n)
+    return [learner.act(q, strategy, explore=False, rng=rng, step=episodes)[0] for q in questions[episodes:]]
+
+
+def bandit_share(total_steps: int | None, episodes: int, seed: int) -> float:
+    """3 temperatures x 2 styles; an answer is right with probability 0.65, 0.5 or 0.4 by temperature
+    (the shape of the local model's effect), whatever the style. Returns the share of (executor,
+    held-out question) pairs whose greedy temperature is the best one."""
+    from econash.learning.actions import ActionGrid
+    from econash.learning.learner import LearnerConfig
+
+    grid = ActionGrid([0.0, 0.5, 1.0], [1.0], ["short", "steps"])
+    config = LearnerConfig(lambda_sd=0.0, **({"min_gradient_steps": total_steps} if total_steps is not None
+                                              else {"updates_per_step": 4}))
+    rates = {0.0: 0.65, 0.5: 0.5, 1.0: 0.4}
+    greedy = _bandit_greedy(grid, lambda action: rates[action.temperature], config, episodes, seed)
+    return statistics.mean(grid[a].temperature == 0.0 for joint in greedy for a in joint)
 
 
 def bench_bandit(seeds: int, episodes: list[int], totals: list[int | None]) -> dict:
@@ -186,6 +198,51 @@ def print_bandit(result: dict) -> None:
         print(f"{label:>22} " + " ".join(f"{v:>9.2f}" for v in r["best_temperature_share"]))
 
 
+#: Executor accuracy of each action of the default grid on the local model (SmolLM2-135M, arith
+#: level 0, 72 answers each), measured by benchmarks/calibrate.py: docs/econash-method.md's table.
+LOCAL_MODEL_EXECUTOR_ACCURACY = {(0.0, "short"): 0.667, (0.0, "steps"): 0.583, (0.0, "verify"): 0.667,
+                                 (1.0, "short"): 0.444, (1.0, "steps"): 0.431, (1.0, "verify"): 0.278}
+
+
+def heads_value(q_head: str, episodes: int, seed: int) -> float:
+    """The default grid with each action right at the local model's measured rate; returns the mean
+    rate of the executors' greedy actions on held-out questions over the best rate (1.0: every
+    executor settled on a best action)."""
+    from econash.learning.actions import ActionGrid
+    from econash.learning.learner import LearnerConfig
+
+    grid = ActionGrid([0.0, 1.0], [1.0], ["short", "steps", "verify"])
+    rates = LOCAL_MODEL_EXECUTOR_ACCURACY
+    greedy = _bandit_greedy(grid, lambda action: rates[(action.temperature, action.style)],
+                            LearnerConfig(q_head=q_head), episodes, seed)
+    return statistics.mean(rates[(grid[a].temperature, grid[a].style)] for joint in greedy for a in joint) / max(
+        rates.values())
+
+
+def bench_heads(seeds: int, episodes: list[int]) -> dict:
+    from econash.stats import bootstrap_mean_interval
+
+    rows = []
+    for q_head in ("factored", "joint"):
+        values = [[heads_value(q_head, e, s) for s in range(seeds)] for e in episodes]
+        rows.append({"q_head": q_head, "episodes": episodes, "relative_value": [statistics.mean(v) for v in values],
+                     "ci95": [list(bootstrap_mean_interval(v)) for v in values]})
+    worst = min(LOCAL_MODEL_EXECUTOR_ACCURACY.values()) / max(LOCAL_MODEL_EXECUTOR_ACCURACY.values())
+    uniform = statistics.mean(LOCAL_MODEL_EXECUTOR_ACCURACY.values()) / max(LOCAL_MODEL_EXECUTOR_ACCURACY.values())
+    return {"benchmark": "learning_heads", "seeds": seeds, "update_interval": 8, "rows": rows,
+            "random_policy": round(uniform, 4), "worst_action": round(worst, 4)}
+
+
+def print_heads(result: dict) -> None:
+    episodes = result["rows"][0]["episodes"]
+    print(f"greedy executors' accuracy / best action's, local model's measured rates, {result['seeds']} seeds "
+          f"(random policy {result['random_policy']:.2f}, worst action {result['worst_action']:.2f})")
+    print(f"{'Q head':>9} " + " ".join(f"{e:>17} ep" for e in episodes))
+    for r in result["rows"]:
+        cells = [f"{v:.3f} [{lo:.2f}, {hi:.2f}]" for v, (lo, hi) in zip(r["relative_value"], r["ci95"])]
+        print(f"{r['q_head']:>9} " + " ".join(f"{c:>20}" for c in cells))
+
+
 def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="part", required=True)
@@ -195,6 +252,9 @@ def main(argv: list[str] | None = None) -> dict:
     bandit = sub.add_parser("bandit")
     bandit.add_argument("--seeds", type=int, default=8)
     bandit.add_argument("--smoke", action="store_true", help="one seed, 16 episodes")
+    heads = sub.add_parser("heads")
+    heads.add_argument("--seeds", type=int, default=10)
+    heads.add_argument("--smoke", action="store_true", help="one seed, 16 episodes")
     policy = sub.add_parser("policy")
     policy.add_argument("--task", default="arith")
     policy.add_argument("--data", default=None)
@@ -219,6 +279,9 @@ def main(argv: list[str] | None = None) -> dict:
         else:
             result = bench_bandit(args.seeds, [40, 100, 160], [None, 200, 300, 400, 800])
         printer = print_bandit
+    elif args.part == "heads":
+        result = bench_heads(1, [16]) if args.smoke else bench_heads(args.seeds, [48, 96, 192, 384])
+        printer = print_heads
     else:
         result = bench_policy(args)
         printer = print_policy

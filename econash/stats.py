@@ -71,3 +71,18 @@ def paired_comparison(a: list[bool], b: list[bool]) -> PairedComparison:
     only_b = sum(1 for x, y in zip(a, b) if y and not x)
     return PairedComparison(n=n, accuracy_a=sum(a) / n if n else 0.0, accuracy_b=sum(b) / n if n else 0.0,
                             only_a=only_a, only_b=only_b, p_value=mcnemar_exact(only_a, only_b))
+
+
+def bootstrap_mean_interval(values: list[float], draws: int = 10_000, seed: int = 0,
+                            level: float = 0.95) -> tuple[float, float]:
+    """Percentile bootstrap interval of the mean of ``values`` (resampled with replacement, seeded so
+    a report is reproducible); for means over seeds, where no closed form fits."""
+    import random
+
+    if not values:
+        raise ValueError("a bootstrap interval needs at least one value")
+    rng = random.Random(seed)
+    n = len(values)
+    means = sorted(sum(rng.choices(values, k=n)) / n for _ in range(draws))
+    tail = (1 - level) / 2
+    return means[int(tail * (draws - 1))], means[int((1 - tail) * (draws - 1))]

@@ -35,6 +35,12 @@ def test_learning_benchmark_smoke(tmp_path):
     rows = json.loads(out.read_text())["rows"]
     assert [row["min_gradient_steps"] for row in rows] == [None, 300]
     assert all(0.0 <= row["best_temperature_share"][0] <= 1.0 for row in rows)
+    out = tmp_path / "heads.json"
+    result = bench("benchmarks/learning.py", "--out", str(out), "heads", "--smoke")
+    assert result.returncode == 0, result.stderr
+    heads = json.loads(out.read_text())
+    assert [row["q_head"] for row in heads["rows"]] == ["factored", "joint"]
+    assert all(heads["worst_action"] <= row["relative_value"][0] <= 1.0 for row in heads["rows"])
     out = tmp_path / "policy.json"
     result = bench("benchmarks/learning.py", "--out", str(out), "policy", "--smoke", "--run-dir", str(tmp_path / "run"))
     assert result.returncode == 0, result.stderr
