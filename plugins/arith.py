@@ -11,15 +11,15 @@ from __future__ import annotations
 import hashlib
 import random
 from pathlib import Path
-from typing import Any, Callable
+from typing import Callable
 
 from pydantic import Field
 
 from econash.errors import ConfigError
 from econash.hookspecs import hookimpl
-from econash.task import Split, Task
-from econash.types import Problem, Score, StrictModel
-from econash_plugins._answers import extract_number, numbers_match
+from econash.task import Split
+from econash.types import Problem, StrictModel
+from econash_plugins._answers import NumericAnswers, extract_number  # noqa: F401 (extract_number: tests import it here)
 
 NAMES = ["Ana", "Ben", "Chloe", "Dev", "Emma", "Farid", "Grace", "Hugo", "Iris", "Jon"]
 ITEMS = ["apples", "books", "coins", "stickers", "marbles", "pencils", "cards", "shells"]
@@ -71,7 +71,7 @@ def _is_test_question(question: str) -> bool:
     return int.from_bytes(digest, "little") % TEST_SHARE == 0
 
 
-class ArithTask(Task):
+class ArithTask(NumericAnswers):
     """Seeded arithmetic problems (level 0 sums to level 3 word problems) with exact answers; no download."""
 
     name = "arith"
@@ -109,15 +109,8 @@ class ArithTask(Task):
     def load(self, split: Split, size: int | None, seed: int) -> list[Problem]:
         return self._generate(split, seed, 100 if size is None else size)
 
-    def answer_format(self, problem: Problem) -> str:
-        return "End with 'The answer is N.' where N is a number."
-
-    def extract_answer(self, text: str, problem: Problem) -> Any | None:
-        return extract_number(text)
-
-    def score(self, answer: Any | None, problem: Problem) -> Score:
-        correct = answer is not None and numbers_match(answer, problem.gold)
-        return Score(correct=correct, score=1.0 if correct else 0.0)
+    # answer_format, extract_answer and score are NumericAnswers': the shared numeric rules, which also
+    # ignore an echo of the prompt (the question's numbers are not the model's answer).
 
 
 @hookimpl

@@ -11,7 +11,8 @@ from econash.types import Problem
 from econash_plugins._file_task import FileTask
 from econash_plugins._answers import NumericAnswers, parse_number
 
-SPEC = DataSpec("gsm8k", hub=HubSource("openai/gsm8k", configs=("main",)))
+# openai/grade-school-math keeps train.jsonl and test.jsonl in grade_school_math/data/.
+SPEC = DataSpec("gsm8k", hub=HubSource("openai/gsm8k", configs=("main",)), folders=("grade_school_math/data",))
 
 
 def gold_of(solution: str) -> int | float | None:

@@ -12,16 +12,18 @@ from pydantic import Field
 from econash.data import DataSpec, HubSource, Record, load_problems
 from econash.errors import ConfigError, MissingDependencyError
 from econash.hookspecs import hookimpl
-from econash.task import Split, Task
+from econash.task import Split
 from econash.types import Problem, Score, StrictModel
-from econash_plugins._answers import last_boxed, marker_spans, verdict
+from econash_plugins._answers import IgnoresPromptEchoes, cut_off, last_box, last_boxed, marker_spans, verdict
 
 TYPES = ("Algebra", "Counting & Probability", "Geometry", "Intermediate Algebra", "Number Theory",
          "Prealgebra", "Precalculus")
-SPEC = DataSpec("math", hub=HubSource(
-    "EleutherAI/hendrycks_math",
-    configs=("algebra", "counting_and_probability", "geometry", "intermediate_algebra", "number_theory",
-             "prealgebra", "precalculus")))
+# Besides train.jsonl/test.jsonl: MATH-500 (math500_test.jsonl, or test.jsonl in a MATH-500 folder),
+# a test set, and the original release's folders, MATH/<split>/<subject>/<n>.json.
+SPEC = DataSpec("math", official_test=("math500_test.jsonl",), folders=("MATH", "MATH-500"), record_folders=True,
+                hub=HubSource("EleutherAI/hendrycks_math",
+                              configs=("algebra", "counting_and_probability", "geometry", "intermediate_algebra",
+                                       "number_theory", "prealgebra", "precalculus")))
 
 
 def _level(value: Any) -> int | None:
@@ -29,14 +31,32 @@ def _level(value: Any) -> int | None:
     return int(found.group()) if found else None  # a few records say "Level ?"
 
 
+def _key(name: str) -> str:
+    return re.sub(r"[^a-z]", "", name.lower().replace("&", "and"))
+
+
+_TYPE_NAMES = {_key(name): name for name in TYPES}
+
+
+def _type(record: Record, path: str) -> str | None:
+    """MATH's type name, so the `types` filter works whatever the source: MATH's 'type', MATH-500's
+    'subject' ("Precalculus") or the subject folder of the path ("counting_and_probability")."""
+    raw = record.fields.get("type") or record.fields.get("subject")
+    if not raw and path.count("/") >= 1:
+        raw = path.split("/")[-2]
+    return _TYPE_NAMES.get(_key(str(raw)), str(raw)) if raw else None
+
+
 def build(record: Record) -> Problem:
-    gold = last_boxed(str(record.get("solution")))
+    answer = record.fields.get("answer")  # MATH-500 states the answer; MATH leaves it in the solution
+    gold = str(answer).strip() if answer is not None and str(answer).strip() else last_boxed(
+        str(record.get("solution")))
     if gold is None:
         raise record.error("has no \\boxed{...} answer in its 'solution'")
-    unique = record.fields.get("unique_id")
-    ident = str(unique).removesuffix(".json").replace("/", "-") if unique else f"{record.source}-{record.index}"
+    unique = str(record.fields.get("unique_id") or record.name)  # MATH/test/geometry/12.json: "test/geometry/12.json"
+    ident = unique.removesuffix(".json").replace("/", "-") if unique else f"{record.source}-{record.index}"
     return Problem(id=f"math-{ident}", question=str(record.get("problem")).strip(), gold=gold,
-                   metadata={"level": _level(record.fields.get("level")), "type": record.fields.get("type")})
+                   metadata={"level": _level(record.fields.get("level")), "type": _type(record, unique)})
 
 
 _SPACING = re.compile(r"\\[,!;: ]|\\left|\\right|(?<=\W)\s+|\s+(?=\W)")
@@ -77,7 +97,38 @@ def equivalent(gold: str, answer: str, *, shortcut: bool = True) -> bool:
         return False
 
 
-class MathTask(Task):
+# The answer line of Minerva-style MATH outputs, which many models trained on MATH write.
+# It starts a sentence; without $...$ its answer runs to ". I hope it is correct" or the line end, with no
+# sentence end inside (so "the final answer is a common one. It is ..." in prose is not one).
+_MINERVA = re.compile(r"(?:^|(?<=[.!?:*])|(?<=[.!?:*]\s))\s*The final answer is:?\s*(?:\$\$?(?P<math>[^$]+?)\$\$?"
+                      r"|(?P<plain>(?:[^\n$.]|\.(?!\s))*?)(?=\.?\s*I hope it is correct|\.?[ \t]*(?:\n|$)))",
+                      re.IGNORECASE | re.MULTILINE)
+_MATH_SPAN = re.compile(r"\$\$?(?P<a>[^$]+?)\$\$?|\\\((?P<b>.+?)\\\)|\\\[(?P<c>.+?)\\\]")
+
+
+def _last_minerva(text: str) -> tuple[int, int, str] | None:
+    """The last "The final answer is $X$" (or X to ". I hope it is correct" or the line end) as (start, end, X);
+    an X that is blank or holds a box is left to the box."""
+    found = list(_MINERVA.finditer(text))
+    if not found:
+        return None
+    match = found[-1]
+    answer = match.group("math") if match.group("math") is not None else match.group("plain")
+    if not answer.strip() or "\\boxed" in answer or "\\fbox" in answer:
+        return None
+    return match.start(), match.end(), answer
+
+
+def _answer_place(span: str) -> str:
+    """The answer in the text after "The answer is": its leading $...$ (or \\(...\\)), else the text up to
+    the end of the sentence, so "$5$ because 2 + 3 = 5" gives "5"."""
+    found = _MATH_SPAN.match(span)
+    if found:
+        return next(group for group in found.groups() if group is not None)
+    return re.split(r"\.?\s+I hope it is correct|\.(?=\s|$)", span, maxsplit=1)[0]
+
+
+class MathTask(IgnoresPromptEchoes):
     """Hendrycks MATH competition problems; \\boxed{} answers checked for equivalence with math-verify."""
 
     name = "math"
@@ -116,11 +167,20 @@ class MathTask(Task):
         return "End with your final answer in LaTeX as \\boxed{ANSWER}, for example \\boxed{\\frac{3}{4}}."
 
     def extract_answer(self, text: str, problem: Problem) -> str | None:
-        """The last \\boxed{} of the text, else what follows the last "The answer is"; None when empty."""
-        answer = last_boxed(text)
-        if answer is None:
+        """The final answer: the last \\boxed{} or Minerva line ("The final answer is $X$. I hope it is
+        correct."), whichever comes last; else what follows the last "The answer is". None when empty,
+        when the last box is cut off, or when the reply only echoes the prompt."""
+        text = self.own_words(text, problem)
+        if cut_off(text):
+            return None
+        box, minerva = last_box(text), _last_minerva(text)
+        if minerva is not None and (box is None or box[0] < minerva[0]):
+            answer: str | None = minerva[2]
+        elif box is not None:
+            answer = box[2]
+        else:
             spans = marker_spans(text)
-            answer = spans[-1] if spans else None
+            answer = _answer_place(spans[-1]) if spans else None
         answer = clean(answer) if answer else ""
         return answer or None
 

@@ -9,9 +9,12 @@ from econash.data import DataSpec, HubSource, Record
 from econash.hookspecs import hookimpl
 from econash.types import Problem, Score
 from econash_plugins._file_task import FileTask
-from econash_plugins._answers import extract_yes_no, verdict
+from econash_plugins._answers import IgnoresPromptEchoes, extract_yes_no, verdict
 
-SPEC = DataSpec("strategyqa", hub=HubSource("ChilleD/StrategyQA"))
+# The official release's strategyqa_test.json has no answers (its grading was a leaderboard), so
+# it is refused rather than graded against nothing; strategyqa_train.json is split like train.jsonl.
+SPEC = DataSpec("strategyqa", hub=HubSource("ChilleD/StrategyQA"), official_train=("strategyqa_train.json",),
+                unlabelled=("strategyqa_test.json",))
 _BOOLEAN = {"true": True, "yes": True, "false": False, "no": False}
 
 
@@ -26,8 +29,11 @@ def build(record: Record) -> Problem:
                    metadata=metadata)
 
 
-class StrategyQATask(FileTask):
-    """StrategyQA yes/no questions needing implicit multi-step reasoning (strategyqa/train.jsonl or the hub)."""
+class StrategyQATask(FileTask, IgnoresPromptEchoes):
+    """StrategyQA yes/no questions needing implicit multi-step reasoning (strategyqa/train.jsonl or the hub).
+
+    The official release file strategyqa_train.json is read too, and split like train.jsonl.
+    """
 
     name = "strategyqa"
 
@@ -38,7 +44,8 @@ class StrategyQATask(FileTask):
         return "End with 'The answer is yes.' or 'The answer is no.'"
 
     def extract_answer(self, text: str, problem: Problem) -> bool | None:
-        return extract_yes_no(text)
+        # without the echo: the instruction's own "'The answer is no.'" is no answer
+        return extract_yes_no(self.own_words(text, problem))
 
     def score(self, answer: Any | None, problem: Problem) -> Score:
         return verdict(isinstance(answer, bool) and answer == problem.gold)

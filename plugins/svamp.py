@@ -11,7 +11,8 @@ from econash.types import Problem
 from econash_plugins._file_task import FileTask
 from econash_plugins._answers import NumericAnswers
 
-SPEC = DataSpec("svamp", hub=HubSource("ChilleD/SVAMP"))
+# SVAMP.json is the original release: its 1,000 problems are a test set in the literature.
+SPEC = DataSpec("svamp", hub=HubSource("ChilleD/SVAMP"), official_test=("SVAMP.json",))
 
 
 def build(record: Record) -> Problem:
@@ -26,7 +27,10 @@ def build(record: Record) -> Problem:
 
 
 class SVAMPTask(FileTask, NumericAnswers):
-    """SVAMP arithmetic word problems (svamp/train.jsonl, test.jsonl or the hub); the prompt is Body + Question."""
+    """SVAMP arithmetic word problems (svamp/train.jsonl, test.jsonl or the hub); the prompt is Body + Question.
+
+    The original release file SVAMP.json is read as the test set, as in the literature.
+    """
 
     name = "svamp"
 

@@ -69,6 +69,33 @@ def test_gold_answers_score_100_percent_over_the_full_file(task):
     assert time.perf_counter() - started < 60
 
 
+def reference_replies(task: str, problems) -> list[str]:
+    """The data's own worked solutions where it has them (GSM8K's answer text, MATH's solution), else
+    "The answer is {gold}."."""
+    if task == "gsm8k":
+        return [p.metadata["solution"] for p in problems]
+    if task == "math":
+        rows = [json.loads(line) for line in (SHARED_DATA / FULL_FILES[task][0]).read_text().splitlines()]
+        solutions = {f"math-{r['unique_id'].removesuffix('.json').replace('/', '-')}": r["solution"] for r in rows}
+        return [solutions[p.id] for p in problems]
+    return [f"The answer is {p.gold}." for p in problems]
+
+
+@pytest.mark.parametrize("task", sorted(FULL_FILES))
+def test_reference_solutions_score_100_percent_and_a_prompt_echo_scores_nothing(task):
+    problems = all_problems(task)
+    task_obj = econash.load_task(task, data=SHARED_DATA)
+    prompts = [f"{p.question}\n\nThink step by step. {task_obj.answer_format(p)}" for p in problems]
+    replies = reference_replies(task, problems)
+    wrong = [p.id for p, reply in zip(problems, replies) if not task_obj.grade_text(reply, p)[1].correct]
+    assert wrong == [], f"{len(wrong)} reference solutions graded wrong, e.g. {wrong[:5]}"
+    after_echo = [p.id for p, prompt, reply in zip(problems, prompts, replies)
+                  if not task_obj.grade_text(f"{prompt}\n{reply}", p)[1].correct]
+    assert after_echo == []
+    answered = [p.id for p, prompt in zip(problems, prompts) if task_obj.extract_answer(prompt, p) is not None]
+    assert answered == []
+
+
 @pytest.mark.parametrize("task", ["gsm8k", "gsm_hard", "svamp", "strategyqa"])
 def test_a_wrong_answer_is_graded_wrong_over_the_full_file(task):
     problems = all_problems(task)

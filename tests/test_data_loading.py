@@ -173,6 +173,58 @@ def test_a_test_file_alone_gives_test_but_refuses_train(tmp_path):
         load_problems(SPEC, path, "train", 5, 0, build=build)
 
 
+@pytest.mark.parametrize("name,role", [("toy_test.jsonl", "test"), ("test-00000-of-00001.jsonl", "test"),
+                                       ("TEST.json", "test"), ("contest.jsonl", "train"), ("dev.jsonl", "train"),
+                                       ("toy_train.json", "train"), ("BENCH.json", "test")])
+def test_a_file_given_directly_has_the_role_its_name_says(tmp_path, name, role):
+    from econash.data import role_of
+
+    spec = DataSpec("toy", official_test=("bench.json",))
+    path = write_jsonl(tmp_path / name, toy_records(10))
+    assert role_of(path, spec) == role
+    test = load_problems(spec, path, "test", None, 0, build=build)
+    assert len(test) == (10 if role == "test" else 2)
+
+
+def test_official_names_are_found_in_folders_and_unlabelled_ones_refused(tmp_path):
+    spec = DataSpec("toy", official_train=("toy_train.json",), official_test=("BENCH.json",),
+                    unlabelled=("toy_test.json",))
+    write_jsonl(tmp_path / "toy" / "toy_train.json", toy_records(30, "tr"))
+    write_jsonl(tmp_path / "toy" / "toy_test.json", [{"q": "no answer"}])  # never read from a folder
+    assert len(load_problems(spec, tmp_path, "test", None, 0, build=build)) == 6  # split: no test file
+    write_jsonl(tmp_path / "toy" / "BENCH.json", toy_records(5, "te"))
+    assert {p.question for p in load_problems(spec, tmp_path, "test", None, 0, build=build)} == {
+        f"te{i}" for i in range(5)}
+    with pytest.raises(DataError, match="is the official toy test file, which has no answers to grade against; "
+                                        "pass toy_train.json instead"):
+        load_problems(spec, tmp_path / "toy" / "toy_test.json", "test", None, 0, build=build)
+
+
+def test_a_train_file_loses_the_questions_of_the_test_file(tmp_path):
+    write_jsonl(tmp_path / "train.jsonl", toy_records(10))
+    write_jsonl(tmp_path / "test.jsonl", toy_records(4))  # q0..q3 are in both
+    train = load_problems(SPEC, tmp_path, "train", None, 0, build=build)
+    assert sorted(p.question for p in train) == [f"q{i}" for i in range(4, 10)]
+    assert len(load_problems(SPEC, tmp_path, "test", None, 0, build=build)) == 4
+
+
+def test_record_folders_read_one_object_per_file_with_stable_names(tmp_path):
+    spec = DataSpec("toy", record_folders=True)
+    for split, numbers in (("train", (1, 2, 10)), ("test", (3,))):
+        for number in numbers:
+            write_jsonl(tmp_path / split / "sub" / f"{number}.json", [{"q": f"{split}{number}", "a": number}])
+    seen = []
+
+    def named(record: Record) -> Problem:
+        seen.append((record.source, record.index, record.name))
+        return build(record)
+
+    assert [p.question for p in load_problems(spec, tmp_path, "test", None, 0, build=named)] == ["test3"]
+    load_problems(spec, tmp_path, "train", None, 0, build=named)
+    assert seen[1:4] == [("train", 0, "train/sub/1.json"), ("train", 1, "train/sub/2.json"),
+                         ("train", 2, "train/sub/10.json")]
+
+
 def test_keep_filters_after_the_partition(tmp_path):
     write_jsonl(tmp_path / "train.jsonl", toy_records(200))
     everything = {p.id for p in load_problems(SPEC, tmp_path, "test", None, 0, build=build)}

@@ -102,6 +102,60 @@ def test_a_validation_file_becomes_the_test_split(data_root):
     assert len(task.load("train", None, 0)) == 18
 
 
+def held_out(number: int) -> dict:
+    """A validation or test query: the official files have no annotated plan."""
+    return {key: value for key, value in record(number).items() if key != "annotated_plan"}
+
+
+def write_queries(path: Path, numbers) -> Path:
+    path.write_text("".join(json.dumps(held_out(n)) + "\n" for n in numbers))
+    return path
+
+
+def test_a_test_file_in_the_folder_is_the_test_split_whole(data_root):
+    folder = data_root / "travelplanner"
+    write_queries(folder / "test.jsonl", range(100, 103))
+    write_queries(folder / "validation.jsonl", [99])  # test.jsonl wins: it is the split asked for
+    task = TravelPlannerTask(data=data_root)
+    assert sorted(p.id for p in task.load("test", None, 0)) == [f"travelplanner-test-{i}" for i in range(3)]
+    assert "annotated_plan" not in task.load("test", 1, 0)[0].metadata
+    assert len(task.load("train", None, 0)) == 18  # all of train.jsonl: nothing is held out of it
+
+
+@pytest.mark.parametrize("name", ["test.jsonl", "validation.jsonl"])
+def test_a_folder_with_only_a_test_or_validation_file_serves_test_and_refuses_train(data_root, name):
+    folder = data_root / "travelplanner"
+    (folder / "train.jsonl").unlink()
+    write_queries(folder / name, range(4))
+    task = TravelPlannerTask(data=data_root)
+    split = name.removesuffix(".jsonl")
+    assert sorted(p.id for p in task.load("test", None, 0)) == [f"travelplanner-{split}-{i}" for i in range(4)]
+    with pytest.raises(DataError, match="only test data .*training on it would leak into the evaluation"):
+        task.load("train", 1, 0)
+
+
+@pytest.mark.parametrize("name,split", [("test.jsonl", "test"), ("tp_test_sample.jsonl", "test"),
+                                        ("validation.jsonl", "validation"), ("val_50.jsonl", "validation")])
+def test_a_file_given_directly_named_test_or_validation_is_test(data_root, name, split):
+    path = write_queries(data_root / "travelplanner" / name, range(5))
+    task = TravelPlannerTask(data=path)
+    assert sorted(p.id for p in task.load("test", None, 0)) == [f"travelplanner-{split}-{i}" for i in range(5)]
+    with pytest.raises(DataError, match="training on it would leak"):
+        task.load("train", None, 0)
+
+
+def test_the_public_test_set_without_constraint_fields_is_one_sentence(tmp_path):
+    stripped = {key: record(0)[key] for key in ("query", "level", "days", "reference_information")}
+    path = tmp_path / "test.jsonl"
+    path.write_text(json.dumps(stripped) + "\n")
+    with pytest.raises(DataError) as error:
+        find_source(path)
+    message = str(error.value)
+    assert message.startswith(f"{path} line 1: the TravelPlanner record has no 'org'")
+    assert "withholds the constraint fields" in message and "validation.jsonl" in message
+    assert message.count(". ") == 0
+
+
 def test_problem_carries_query_reference_gold_and_format(data_root):
     task = TravelPlannerTask(data=data_root)
     problem = task.load("test", 1, 0)[0]

@@ -2,10 +2,18 @@
 
 from __future__ import annotations
 
+import copy
 import json
 
+import pytest
+
+from econash_plugins.travelplanner.database import Database
+from econash_plugins.travelplanner.metrics import evaluate
 from econash_plugins.travelplanner.parse import extract_plan
 from econash_plugins.travelplanner.reference import compact_table, format_reference
+from test_travelplanner import PLAN as TP_PLAN
+from test_travelplanner import failures, write_database
+from test_travelplanner import query as tp_query
 
 DAY1 = {"day": 1, "current_city": "from Austin to Chicago",
         "transportation": "Flight Number: F100, from Austin to Chicago, Departure Time: 08:00, Arrival Time: 11:00",
@@ -63,6 +71,7 @@ def test_json_shapes_a_model_may_choose():
     same_plan(extract_plan(python_literal))
     same_plan(extract_plan("```\n" + repr({"plan": PLAN}) + "\n```"))
     same_plan(extract_plan("```\n" + repr([{"org": "Austin"}, PLAN]) + "\n```"))
+    same_plan(extract_plan(repr(PLAN)))  # a whole reply that is str(plan), as Python scripts write it
 
 
 def test_json_keys_and_values_are_normalised():
@@ -70,9 +79,19 @@ def test_json_keys_and_values_are_normalised():
               "Breakfast": None, "Attractions": ["Navy Pier, Chicago", "Art Institute, Chicago;"],
               "Lunch": "Cafe One, Chicago", "Dinner": "Deli Two, Chicago"}]
     day = extract_plan(json.dumps(messy))[0]
-    assert day["current_city"] == "from Austin to Chicago" and day["breakfast"] == "-"
+    assert day["current_city"] == "from Austin to Chicago" and day["lunch"] == "Cafe One, Chicago"
     assert day["attraction"] == "Navy Pier, Chicago;Art Institute, Chicago;"
-    assert day["accommodation"] == "-"  # an omitted field means none
+    assert "accommodation" not in day and day["breakfast"] is None  # as written: omitted, null
+
+
+def test_missing_and_null_fields_are_kept_as_written():
+    # The official scorer reads the keys as given: a day without a key fails Complete Information,
+    # and a null is not "-" [quirk]. Filling either in would score a plan the model did not write.
+    no_attraction = {k: v for k, v in DAY2.items() if k != "attraction"}
+    parsed = extract_plan(json.dumps([DAY1, no_attraction, dict(DAY2, breakfast=None)]))
+    assert "attraction" not in parsed[1] and parsed[1]["lunch"] == "Bistro Four, Chicago"
+    assert parsed[2]["breakfast"] is None
+    assert parsed[0] == DAY1
 
 
 def test_last_plan_wins():
@@ -106,10 +125,16 @@ def test_messy_markdown_text_format():
     same_plan(extract_plan(messy))
 
 
-def test_missing_text_fields_become_dashes():
+def test_missing_text_fields_stay_missing():
     parsed = extract_plan("Day 1:\nCurrent City: Chicago\nLunch: Cafe One, Chicago\n")
-    assert parsed == [{"days": 1, "current_city": "Chicago", "lunch": "Cafe One, Chicago", "transportation": "-",
-                       "breakfast": "-", "attraction": "-", "dinner": "-", "accommodation": "-"}]
+    assert parsed == [{"days": 1, "current_city": "Chicago", "lunch": "Cafe One, Chicago"}]
+
+
+def test_days_with_only_a_day_number_are_kept():
+    # The official submission format pads a short trip with {"days": N} entries after it ends.
+    parsed = extract_plan(json.dumps({"idx": 1, "query": "q", "plan": PLAN + [{"days": 3}, {}]}))
+    assert parsed[2:] == [{"days": 3}, {}]
+    assert extract_plan(json.dumps([{"day": 1}, {"day": 2}])) is None  # day numbers alone are no plan
 
 
 def test_no_plan_is_none():
@@ -117,6 +142,49 @@ def test_no_plan_is_none():
                  '{"plan": []}', '[{"name": "not a day"}]', "[1, 2, 3]", "Day 1: we fly.\nDay 2: we rest.",
                  '```json\n[{"current_city": "Chicago", ', None):
         assert extract_plan(text) is None, text
+
+
+# ---------------------------------------------------------------- scoring what the model wrote
+
+
+@pytest.fixture(scope="module")
+def db(tmp_path_factory) -> Database:
+    return Database(write_database(tmp_path_factory.mktemp("tpdb")))
+
+
+def test_a_reply_missing_a_key_fails_complete_information_as_officially(db):
+    # The issue: the parser filled an omitted "attraction" with "-"... and the text format had the
+    # same hole. The official scorer reads the keys as given, so the plan fails C8 (and is gated
+    # out of the hard checks) while the checks that skip absent keys still pass.
+    missing = copy.deepcopy(TP_PLAN[:3])
+    del missing[1]["attraction"]
+    for reply in ("```json\n" + json.dumps(missing) + "\n```", as_text(missing)):
+        plan = extract_plan(reply)
+        assert plan is not None and "attraction" not in plan[1]
+        score = evaluate(plan, tp_query(), db)
+        assert failures(plan, db=db) == {"cs_complete_information"}
+        assert "hard_budget" not in score.metrics and score.correct is False
+    # A missing accommodation also fails Minimum Nights (the official check needs the key), and a
+    # missing transportation fails Non-conflicting Transportation and Within Sandbox: never a crash.
+    no_stay = copy.deepcopy(TP_PLAN[:3])
+    del no_stay[0]["accommodation"]
+    assert failures(extract_plan(json.dumps(no_stay)), db=db) == {"cs_complete_information",
+                                                                 "cs_minimum_nights_stay"}
+    no_transport = copy.deepcopy(TP_PLAN[:3])
+    del no_transport[1]["transportation"]
+    assert failures(extract_plan(json.dumps(no_transport)), db=db) == {
+        "cs_complete_information", "cs_non_conflicting_transportation", "cs_within_sandbox"}
+
+
+def as_text(plan: list) -> str:
+    """The day-by-day text format, writing only the keys a day has."""
+    labels = {"current_city": "Current City", "transportation": "Transportation", "breakfast": "Breakfast",
+              "attraction": "Attraction", "lunch": "Lunch", "dinner": "Dinner", "accommodation": "Accommodation"}
+    lines = []
+    for day in plan:
+        lines.append(f"Day {day['days']}:")
+        lines += [f"{label}: {day[key]}" for key, label in labels.items() if key in day]
+    return "\n".join(lines)
 
 
 # ---------------------------------------------------------------- reference information

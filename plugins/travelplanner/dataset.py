@@ -1,9 +1,17 @@
 """Finding and reading TravelPlanner queries: a local JSONL copy or the Hugging Face hub.
 
-Sources, in order: --data (a train.jsonl file, or a folder holding travelplanner/train.jsonl or
-train.jsonl), then $ECONASH_DATA_DIR/travelplanner/, then the hub dataset osunlp/TravelPlanner.
-The hub and local copies differ only in that the hub stores date, local_constraint,
+Sources, in order: --data (a JSONL file, or a folder holding travelplanner/NAME or NAME, where NAME
+is train.jsonl, validation.jsonl or test.jsonl: the official splits of 45, 180 and 1,000 queries),
+then $ECONASH_DATA_DIR/travelplanner/, then the hub dataset osunlp/TravelPlanner (train and
+validation). The hub and local copies differ only in that the hub stores date, local_constraint,
 annotated_plan and reference_information as Python-literal strings; both are accepted.
+
+Which split a file is: in a folder, train.jsonl trains and test.jsonl, else validation.jsonl (what
+people evaluate on locally), is the test split; a file given directly is test when its name has the
+word "test" or "val" (test.jsonl, validation.jsonl), else train, which is then partitioned
+(:func:`split_indices`). Only train queries carry annotated plans, and scoring needs none: it
+checks a plan against the query's constraint fields and the reference database. The public test
+set withholds those fields for the leaderboard, so such records are refused with a sentence saying so.
 """
 
 from __future__ import annotations
@@ -12,16 +20,21 @@ import ast
 import json
 import os
 import random
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from econash.data import role_of
 from econash.errors import DataError
 
 HUB_NAME = "osunlp/TravelPlanner"
 LITERAL_FIELDS = ("date", "local_constraint", "annotated_plan", "reference_information")
 REQUIRED = ("org", "dest", "days", "visiting_city_number", "people_number", "local_constraint", "budget", "query")
 LOCAL_KEYS = ("house rule", "cuisine", "room type", "transportation")
+# The file names a folder may hold, by source split; "test" and "validation" both serve as the test split.
+SPLIT_FILES = {"train": "train.jsonl", "validation": "validation.jsonl", "test": "test.jsonl"}
+HELD_OUT = ("test", "validation")  # in order of preference
 
 
 @dataclass
@@ -44,6 +57,10 @@ def normalize(record: dict[str, Any], where: str) -> dict[str, Any]:
                 raise DataError(f"{where}: field '{name}' is not a valid Python or JSON literal; "
                                 "restore the original TravelPlanner record.") from None
     missing = [name for name in REQUIRED if record.get(name) is None]
+    if missing and record.get("query") is not None and record.get("annotated_plan") is None:
+        raise DataError(f"{where}: the TravelPlanner record has no '{missing[0]}', like the official test set, "
+                        "which withholds the constraint fields for its leaderboard, so its plans cannot be "
+                        "scored here; evaluate on validation.jsonl instead (pass --data pointing at it).")
     if missing:
         raise DataError(f"{where}: the TravelPlanner record has no '{missing[0]}'; "
                         "restore the original TravelPlanner record.")
@@ -82,14 +99,26 @@ def read_jsonl(path: Path) -> list[dict[str, Any]]:
     return records
 
 
+def split_of(path: Path) -> str:
+    """The source split of a file given directly, from its name: "test", "validation" or "train"."""
+    if role_of(path) == "test":
+        return "test"
+    return "validation" if re.search(r"(?<![a-z])val", path.stem, re.IGNORECASE) else "train"
+
+
 def _local(folder: Path) -> Source | None:
-    """A folder holding train.jsonl (and maybe validation.jsonl), or None."""
+    """The train file and the test file (test.jsonl, else validation.jsonl) of a folder, or None.
+
+    Only the files that will be served are read, so an unscoreable file left beside them is harmless.
+    """
     for base in (folder / "travelplanner", folder):
-        if (base / "train.jsonl").is_file():
+        present = {split: base / name for split, name in SPLIT_FILES.items() if (base / name).is_file()}
+        if present:
             source = Source(where=str(base))
-            source.splits["train"] = read_jsonl(base / "train.jsonl")
-            if (base / "validation.jsonl").is_file():
-                source.splits["validation"] = read_jsonl(base / "validation.jsonl")
+            held = next((split for split in HELD_OUT if split in present), None)
+            for split in ("train", held):
+                if split in present:
+                    source.splits[split] = read_jsonl(present[split])
             return source
     return None
 
@@ -118,13 +147,13 @@ def find_source(data: Path | None) -> Source:
     if data is not None:
         data = Path(data).expanduser()
         if data.is_file():
-            return Source(where=str(data), splits={"train": read_jsonl(data)})
+            return Source(where=str(data), splits={split_of(data): read_jsonl(data)})
         if data.is_dir():
             found = _local(data)
             if found is not None:
                 return found
-            raise DataError(f"{data} holds neither travelplanner/train.jsonl nor train.jsonl; "
-                            "pass --data pointing at the TravelPlanner file or its folder.")
+            raise DataError(f"{data} holds no train.jsonl, validation.jsonl or test.jsonl, directly or in "
+                            f"{data / 'travelplanner'}; pass --data pointing at the TravelPlanner file or its folder.")
         raise DataError(f"The data path {data} does not exist; "
                         "pass --data pointing at the TravelPlanner file or folder.")
     looked = []
@@ -156,14 +185,20 @@ def default_database(data: Path | None) -> Path | None:
 def split_indices(source: Source, split: str, seed: int) -> tuple[str, list[int]]:
     """(source split, record indices in the order they are served) for a task split.
 
-    With a separate validation set, "train" is train and "test" is validation. With train only,
-    a fixed partition holds out ceil(k/2) queries of each (level, days) cell as test (18 of the
-    30 local queries) and keeps the rest for train. The partition does not depend on the seed, as
-    in econash.data, so no seed ever trains on another seed's test queries. The seed then
-    shuffles the chosen part, and a size takes a prefix: a smaller run is a subset of a larger one.
+    With a separate test or validation file, "train" is train and "test" is that file, whole. With
+    only a test or validation file, asking for train is an error: it would train on the evaluation.
+    With train only, a fixed partition holds out ceil(k/2) queries of each (level, days) cell as
+    test (18 of the 30 local queries) and keeps the rest for train. The partition does not depend
+    on the seed, as in econash.data, so no seed ever trains on another seed's test queries. The
+    seed then shuffles the chosen part, and a size takes a prefix: a smaller run is a subset of a
+    larger one.
     """
-    if "validation" in source.splits:
-        name = "train" if split == "train" else "validation"
+    held = next((name for name in HELD_OUT if name in source.splits), None)
+    if split == "train" and "train" not in source.splits:
+        raise DataError(f"travelplanner has only test data ({source.where}), and training on it would leak "
+                        "into the evaluation; add train.jsonl beside it or use --train-size 0.")
+    if held is not None:
+        name = held if split == "test" else "train"
         pool = list(range(len(source.splits[name])))
     else:
         name = "train"

@@ -18,6 +18,15 @@ CS_KEYS = tuple(f"cs_{name}" for name in COMMONSENSE)
 HARD_KEYS = tuple(f"hard_{name}" for name in HARD)
 METRICS = ("delivery_rate", "commonsense_micro", "commonsense_macro", "hard_micro", "hard_macro",
            "final_pass_rate")
+#: The paper's labels, which the official per-constraint breakdown prints.
+LABELS = {
+    "cs_within_sandbox": "Within Sandbox", "cs_complete_information": "Complete Information",
+    "cs_within_current_city": "Within Current City", "cs_reasonable_city_route": "Reasonable City Route",
+    "cs_diverse_restaurants": "Diverse Restaurants", "cs_diverse_attractions": "Diverse Attractions",
+    "cs_non_conflicting_transportation": "Non-conf. Transportation", "cs_minimum_nights_stay": "Minimum Nights Stay",
+    "hard_budget": "Budget", "hard_room_rule": "Room Rule", "hard_cuisine": "Cuisine",
+    "hard_room_type": "Room Type", "hard_transportation": "Transportation",
+}
 
 
 def hard_applicable(query: Query) -> int:
@@ -80,3 +89,16 @@ def aggregate(scores: list[Score]) -> dict[str, float]:
         "final_pass_rate": final / n,
         "mean_score": sum(s.score for s in scores) / n,
     }
+
+
+def constraint_counts(scores: list[Score]) -> dict[str, dict[str, Any]]:
+    """Per constraint, how many plans passed it out of how many it was checked on.
+
+    The six metrics say how often plans fail; these counts say where. A commonsense check is
+    checked on every delivered plan; a hard check only on plans gated in whose query asks for it.
+    """
+    counts: dict[str, dict[str, Any]] = {}
+    for key in (*CS_KEYS, *HARD_KEYS):
+        values = [score.metrics[key] for score in scores if key in score.metrics]
+        counts[key] = {"label": LABELS[key], "passed": sum(v == 1.0 for v in values), "checked": len(values)}
+    return counts

@@ -4,6 +4,11 @@ Two formats are accepted: JSON (in a code fence or bare; a Python literal inside
 and the day-by-day text format ("Day 1:" then "Current City: ..." lines). When a reply holds
 several plans, the last one wins, because models tend to draft and then correct themselves.
 A JSON plan anywhere in the reply beats a text plan.
+
+Keys are normalised (spellings, case) but never invented: a day is scored as the model wrote it.
+A key the model left out stays absent and a JSON null stays None, because the official scorer
+reads them so (a missing key fails Complete Information, a null passes its per-day tests
+[quirk]); filling in "-" would score a plan the model did not write.
 """
 
 from __future__ import annotations
@@ -36,21 +41,21 @@ def _key(name: str) -> str | None:
 
 
 def _value(value: Any) -> Any:
-    """JSON null means nothing, as '-'; a list of attractions becomes 'A, X;B, X;'."""
-    if value is None:
-        return "-"
+    """A list of attractions becomes the official 'A, X;B, X;' string; anything else is kept."""
     if isinstance(value, list) and all(isinstance(v, str) for v in value):
         return "".join(v if v.endswith(";") else v + ";" for v in value) if value else "-"
     return value
 
 
-def _complete(day: dict[str, Any]) -> dict[str, Any]:
-    """An omitted field means there is nothing to list, as '-' (what the official parsing step writes)."""
-    return {**day, **{field: "-" for field in FIELDS if field not in day}}
+def _has_fields(day: dict[str, Any]) -> bool:
+    return any(field in day for field in FIELDS)
 
 
 def _day(raw: dict[str, Any]) -> dict[str, Any] | None:
-    """Normalise one day's keys; None if it has none of the plan fields (and is not `{}`)."""
+    """Normalise one day's keys; None if it has no known key at all (and is not `{}`).
+
+    A day holding only its number is kept: the official submission format pads a short trip so.
+    """
     if not raw:
         return {}
     day: dict[str, Any] = {}
@@ -58,7 +63,7 @@ def _day(raw: dict[str, Any]) -> dict[str, Any] | None:
         key = _key(str(name))
         if key is not None and key not in day:
             day[key] = _value(value)
-    return _complete(day) if any(field in day for field in FIELDS) else None
+    return day or None
 
 
 def _as_plan(data: Any) -> list[dict[str, Any]] | None:
@@ -75,7 +80,7 @@ def _as_plan(data: Any) -> list[dict[str, Any]] | None:
     if not all(isinstance(item, dict) for item in data):
         return None
     days = [_day(item) for item in data]
-    if any(day is None for day in days) or not any(days):
+    if any(day is None for day in days) or not any(_has_fields(day) for day in days if day):
         return None
     return days  # type: ignore[return-value]
 
@@ -99,6 +104,9 @@ def _json_plans(text: str) -> list[list[dict[str, Any]]]:
             plans.append(plan)
     if plans:
         return plans
+    whole = _as_plan(_decode(text.strip()))  # the reply is one value, e.g. str(plan) from a Python script
+    if whole is not None:
+        return [whole]
     # No fenced plan: try every bare JSON value that starts at a '[' or '{'.
     decoder = json.JSONDecoder()
     index = 0
@@ -141,8 +149,7 @@ def _text_plans(text: str) -> list[list[dict[str, Any]]]:
                 days[-1][key] = value
     if days:
         plans.append(days)
-    return [[_complete(day) for day in plan] for plan in plans
-            if any(field in day for day in plan for field in FIELDS)]
+    return [plan for plan in plans if any(_has_fields(day) for day in plan)]
 
 
 def extract_plan(text: str) -> list[dict[str, Any]] | None:
