@@ -12,18 +12,18 @@
 3. ``heads``: factored against joint Q heads on a bandit whose six actions (the default grid) are
    right at the local model's measured executor accuracies, after 48 to 384 episodes: the greedy
    executors' accuracy over the best action's, with a bootstrap 95% interval over seeds.
-4. ``policy``: with a real model (default: the local SmolLM2 backend), the trained greedy policy
-   against the untrained random policy on the same held-in dev questions, with accuracy, tokens
-   per question and a 95% Wilson interval. Both policies are evaluated inside one `econash run`,
-   which trains on the train split in between.
+4. ``policy``: with a real model (default: the local SmolLM2 backend, any --backend/--model/--task),
+   trained, untrained, best and worst fixed action (chosen on a dev slice) and greedy chain of
+   thought on the same test questions, with Wilson intervals, amortised tokens, McNemar's test of
+   trained against untrained and a learning curve (benchmarks/_policy.py says how).
 
 Writes benchmarks/results/learning_<part>.json and prints a table.
 
     .venv/bin/python benchmarks/learning.py updates
     .venv/bin/python benchmarks/learning.py bandit
     .venv/bin/python benchmarks/learning.py heads
-    .venv/bin/python benchmarks/learning.py policy --task arith --train-size 48 --test-size 40
-    .venv/bin/python benchmarks/learning.py policy --task gsm8k --data ../shared/data --train-size 48 --test-size 40
+    .venv/bin/python benchmarks/learning.py policy --publish      # arith, 192 episodes, 100 test questions
+    .venv/bin/python benchmarks/learning.py policy --task gsm8k --data ../shared/data --model PATH.gguf
     .venv/bin/python benchmarks/learning.py updates --smoke   # (and policy --smoke): checks the script runs
 """
 
@@ -90,49 +90,6 @@ def print_updates(result: dict) -> None:
         print(f"{r['executors']:>9} {r['clusters']:>8} {r['median_ms']:>9.2f} {r['p90_ms']:>7.2f} "
               f"{r['parameters_mb']:>9.2f} {r['optimiser_mb']:>8.2f} {r['buffer_mb']:>9.2f} {r['peak_rss_growth_mb']:>12.1f}")
     print(f"target N=3 <= 50 ms: {'met' if result['target_n3_le_50ms'] else 'NOT met'}")
-
-
-def bench_policy(args: argparse.Namespace) -> dict:
-    import econash
-    from econash.stats import wilson_interval
-
-    flags = dict(backend=args.backend, task=args.task, method="econash", train_size=args.train_size,
-                 test_size=args.test_size, seed=args.seed, display="plain", eval_untrained=True,
-                 cache={"train": False, "eval": False})
-    if args.data:
-        flags["data"] = args.data
-    if args.model:
-        flags["model"] = args.model
-    if args.embedder:
-        flags["method_options"] = {"embedder": args.embedder}
-    if args.smoke:
-        flags.update(backend="fake", train_size=8, test_size=2, method_options={"embedder": "hashing"})
-        flags["run_dir"] = args.run_dir
-    started = time.perf_counter()
-    summary = econash.run(**flags)
-    wall = time.perf_counter() - started
-    rows = []
-    for label, accuracy, n, tokens, calls in (
-        ("untrained (random actions)", summary.untrained.accuracy, summary.untrained.n_test,
-         summary.untrained.tokens.per_question, summary.untrained.llm_calls),
-        ("trained (greedy)", summary.accuracy, summary.n_test, summary.tokens.per_question, summary.llm_calls),
-    ):
-        low, high = wilson_interval(round((accuracy or 0) * n), n)
-        rows.append({"policy": label, "accuracy": accuracy, "ci95": [low, high], "n": n,
-                     "tokens_per_question": tokens, "calls": calls})
-    return {"benchmark": "learning_policy", "task": args.task, "backend": args.backend, "model": summary.model,
-            "train_episodes": summary.n_train, "train_tokens": summary.tokens.train.total, "wall_s": wall,
-            "run_dir": str(summary.run_dir), "rows": rows}
-
-
-def print_policy(result: dict) -> None:
-    print(f"{result['task']} on {result['backend']} ({result['model']}), trained on {result['train_episodes']} "
-          f"episodes ({result['train_tokens']} tokens), {result['wall_s']:.0f} s")
-    print(f"{'policy':<28} {'accuracy':>8} {'95% CI':>15} {'n':>4} {'tokens/q':>9} {'calls':>6}")
-    for r in result["rows"]:
-        ci = f"[{r['ci95'][0]:.2f}, {r['ci95'][1]:.2f}]"
-        print(f"{r['policy']:<28} {r['accuracy']:>8.3f} {ci:>15} {r['n']:>4} {r['tokens_per_question']:>9.1f} "
-              f"{r['calls']:>6}")
 
 
 def _bandit_greedy(grid, success: Callable[[Any], float], config: Any, episodes: int, seed: int,
@@ -261,11 +218,16 @@ def main(argv: list[str] | None = None) -> dict:
     policy.add_argument("--backend", default="local")
     policy.add_argument("--model", default=None)
     policy.add_argument("--embedder", default=None)
-    policy.add_argument("--train-size", type=int, default=48)
-    policy.add_argument("--test-size", type=int, default=40)
+    policy.add_argument("--train-size", type=int, default=192)
+    policy.add_argument("--test-size", type=int, default=100)
+    policy.add_argument("--dev-size", type=int, default=24, help="train-split questions after the training ones")
+    policy.add_argument("--dev-every", type=int, default=4, help="learner updates between dev scores")
     policy.add_argument("--seed", type=int, default=0)
     policy.add_argument("--smoke", action="store_true", help="the fake backend, 8 episodes, 2 questions")
-    policy.add_argument("--run-dir", default=None, help="where the run goes (default runs/...)")
+    policy.add_argument("--out-dir", default=None, help="where the runs go (default runs/learning-policy-TASK); "
+                        "running again reuses the finished steps")
+    policy.add_argument("--publish", action="store_true",
+                        help="also write docs/results/learning-policy.json and learning-curve.png")
     parser.add_argument("--out", type=Path, default=None, help="the JSON file to write")
     args = parser.parse_args(argv)
 
@@ -283,6 +245,12 @@ def main(argv: list[str] | None = None) -> dict:
         result = bench_heads(1, [16]) if args.smoke else bench_heads(args.seeds, [48, 96, 192, 384])
         printer = print_heads
     else:
+        from _policy import bench_policy, print_policy
+
+        if args.smoke:
+            args.backend, args.embedder, args.train_size, args.test_size, args.dev_size, args.dev_every = (
+                "fake", "hashing", 16, 2, 2, 1)
+        args.out_dir = args.out_dir or f"runs/learning-policy-{args.task}{'-smoke' if args.smoke else ''}"
         result = bench_policy(args)
         printer = print_policy
     result["python"] = sys.version.split()[0]

@@ -42,7 +42,20 @@ def test_learning_benchmark_smoke(tmp_path):
     assert [row["q_head"] for row in heads["rows"]] == ["factored", "joint"]
     assert all(heads["worst_action"] <= row["relative_value"][0] <= 1.0 for row in heads["rows"])
     out = tmp_path / "policy.json"
-    result = bench("benchmarks/learning.py", "--out", str(out), "policy", "--smoke", "--run-dir", str(tmp_path / "run"))
+    runs = tmp_path / "runs"
+    result = bench("benchmarks/learning.py", "--out", str(out), "policy", "--smoke", "--out-dir", str(runs))
     assert result.returncode == 0, result.stderr
-    rows = json.loads(out.read_text())["rows"]
-    assert [row["n"] for row in rows] == [2, 2]
+    policy = json.loads(out.read_text())
+    assert set(policy["policies"]) == {"trained", "untrained", "best_fixed", "worst_fixed", "cot"}
+    for p in policy["policies"].values():
+        assert p["n"] == 2 and p["ci"][0] <= p["accuracy"] <= p["ci"][1] and p["tokens_per_question"] > 0
+    trained = policy["policies"]["trained"]
+    assert trained["tokens_per_question"] > trained["eval_tokens_per_question"]  # training amortised
+    assert policy["learning_curve"] and (runs / "learning-curve.png").read_bytes()[:4] == b"\x89PNG"
+    assert json.loads((runs / "learning-policy.json").read_text())["policies"] == policy["policies"]
+    # a second invocation reuses every finished step: no new run directory, the same numbers
+    before = sorted(path.name for path in runs.iterdir())
+    again = bench("benchmarks/learning.py", "--out", str(out), "policy", "--smoke", "--out-dir", str(runs))
+    assert again.returncode == 0, again.stderr
+    assert sorted(path.name for path in runs.iterdir()) == before
+    assert json.loads(out.read_text())["policies"] == policy["policies"]
