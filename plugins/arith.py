@@ -54,7 +54,14 @@ def _level3(rng: random.Random) -> tuple[str, int]:
             f"How many {item} does each friend get?", total // friends)
 
 
-PHRASES = ["What is {a} plus {b}?", "What is the sum of {a} and {b}?", "Add {a} and {b}. What do you get?"]
+# Twelve phrasings of one kind of question: 81 sums x 12 give about 190 test and 780 train questions,
+# enough for a 100-question evaluation and a few hundred training episodes (with three phrasings the
+# test split held only 48 questions).
+PHRASES = ["What is {a} plus {b}?", "What is the sum of {a} and {b}?", "Add {a} and {b}. What do you get?",
+           "What is {a} + {b}?", "Compute {a} + {b}.", "How much is {a} plus {b}?",
+           "What do you get when you add {a} to {b}?", "Find the sum of {a} and {b}.",
+           "If you add {b} to {a}, what is the result?", "Calculate {a} plus {b}.",
+           "What is the total of {a} and {b}?", "Give the sum of {a} and {b}."]
 
 
 def _level0(rng: random.Random) -> tuple[str, int]:

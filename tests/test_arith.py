@@ -68,5 +68,6 @@ def test_level0_is_the_default_and_its_splits_partition_a_small_space():
     assert all(p.gold == sum(int(x) for x in re.findall(r"\d+", p.question)) for p in test + train)
     other_seed = ArithTask().load("train", 120, seed=1)
     assert not {p.question for p in other_seed} & {p.question for p in test}  # no seed leaks test questions
+    assert len(task.load("test", 100, seed=0)) == 100  # enough for a 100-question evaluation
     with pytest.raises(ConfigError, match="cannot make 500 distinct test problems"):
         task.load("test", 500, seed=0)
