@@ -23,6 +23,7 @@ first updates do not fit a handful of transitions over and over.
 from __future__ import annotations
 
 import copy
+import math
 import random
 from typing import Any, Literal
 
@@ -93,6 +94,12 @@ class LearnerConfig(StrictModel):
     # executors settle one after another, so each learns a best response to those already settled
     # instead of all switching at once (which makes anti-coordination oscillate).
     exploration_stagger: float = Field(0.0, ge=0.0, lt=1.0)
+    # How epsilon (or the Boltzmann temperature) falls. linear: from *_start to *_end over the
+    # horizon, then a constant floor at *_end, under which regret is linear by construction.
+    # inverse_sqrt: min(*_start, *_end * sqrt(horizon / (t + 1))), which passes *_end at the horizon
+    # and decays to zero as t^-1/2 (GLIE for epsilon-greedy: every action is tried infinitely
+    # often, yet the policy becomes greedy), the schedule measuring regret needs.
+    exploration_schedule: Literal["linear", "inverse_sqrt"] = "linear"
     boltzmann_start: float = Field(1.0, gt=0)
     boltzmann_end: float = Field(0.05, gt=0)
     # These networks are tiny: several intra-op threads only contend with each other (and with the
@@ -103,6 +110,12 @@ class LearnerConfig(StrictModel):
 def linear_schedule(start: float, end: float, step: int, horizon: int) -> float:
     fraction = min(1.0, step / horizon)
     return start + fraction * (end - start)
+
+
+def inverse_sqrt_schedule(start: float, end: float, step: int, horizon: int) -> float:
+    """``end`` at the horizon, capped at ``start`` before it, and decaying to zero as step^-1/2 after:
+    the exploration sum diverges (every action keeps being tried) while epsilon goes to zero."""
+    return min(start, end * math.sqrt(horizon / (step + 1)))
 
 
 class Learner:
@@ -176,9 +189,10 @@ class Learner:
         agent = self.n_agents - 1 if agent < 0 else agent
         scale = 1.0 - c.exploration_stagger + c.exploration_stagger * agent / max(1, self.n_agents - 1)
         horizon = max(1, round(self.horizon * scale))
+        schedule = linear_schedule if c.exploration_schedule == "linear" else inverse_sqrt_schedule
         if c.exploration == "epsilon":
-            return linear_schedule(c.epsilon_start, c.epsilon_end, step, horizon)
-        return linear_schedule(c.boltzmann_start, c.boltzmann_end, step, horizon)
+            return schedule(c.epsilon_start, c.epsilon_end, step, horizon)
+        return schedule(c.boltzmann_start, c.boltzmann_end, step, horizon)
 
     def learning_rate(self) -> float:
         c = self.config
