@@ -71,6 +71,18 @@ def executor_actions(rows: list[Row]) -> list[dict[str, float]]:
     return [{label: round(count / answered, 4) for label, count in counts.most_common()} for counts in per_agent]
 
 
+def detail_counts(rows: list[Row]) -> dict[str, int]:
+    """Whole-number counters a method reports in each result's ``details`` (econash: strategy
+    regenerations, skipped commitments), summed over the questions, so a run says how often they
+    happened without reading results.jsonl."""
+    totals: Counter[str] = Counter()
+    for row in rows:
+        for key, value in row.get("details", {}).items():
+            if isinstance(value, int) and not isinstance(value, bool):
+                totals[key] += value
+    return dict(sorted(totals.items()))
+
+
 def compare_policies(trained: list[Row], untrained: list[Row]) -> PolicyComparison | None:
     """McNemar's exact test of the trained against the untrained policy on the questions both answered."""
     before = {row["id"]: row["correct"] for row in untrained if row.get("correct") is not None}
@@ -163,6 +175,7 @@ def build_summary(config: RunConfig, task: Task, model: str, rundir: RunDirector
         untrained=untrained,
         comparison=comparison,
         executor_actions=executor_actions(rows),
+        detail_counts=detail_counts(rows),
         notes=list(notes or []),
         wall_s=round(wall_s, 3),
         run_dir=Path(rundir.path),

@@ -431,6 +431,8 @@ class Summary(StrictModel):
     comparison: PolicyComparison | None = None
     #: per executor, the share of test questions on which it took each action (methods that say)
     executor_actions: list[dict[str, float]] = Field(default_factory=list)
+    #: whole-number counters from each result's ``details``, summed over the test questions
+    detail_counts: dict[str, int] = Field(default_factory=dict)
     #: sentences about the run's settings a user should read (a train size too small, say)
     notes: list[str] = Field(default_factory=list)
     wall_s: float

@@ -18,7 +18,7 @@ from pydantic import BaseModel, ValidationError
 
 from econash.errors import ConfigError, PluginError
 from econash.task import Task
-from econash.types import Problem
+from econash.types import GenerationConfig, Problem
 
 PROMPTS_DIR = Path(__file__).parent / "prompts"
 
@@ -163,8 +163,9 @@ def majority_vote(texts: list[str], task: Task, problem: Problem) -> Vote:
 def sampling_overrides(temperature: float | None, max_tokens: int | None) -> dict[str, Any]:
     """The generation settings a baseline sets itself; None leaves the run's generation config in charge.
 
-    Every call of a method (aggregators included) uses the same settings, so a flag never changes
-    only part of a method.
+    One completion cap for every call of a method (the run's generation.max_tokens unless the method's
+    max_tokens is set), so a comparison never gives one method's answers more room than another's.
+    Temperatures are per role where the role's purpose differs (MoA's aggregator, see moa.py).
     """
     overrides: dict[str, Any] = {}
     if temperature is not None:
@@ -172,3 +173,11 @@ def sampling_overrides(temperature: float | None, max_tokens: int | None) -> dic
     if max_tokens is not None:
         overrides["max_tokens"] = max_tokens
     return overrides
+
+
+def role_settings(generation: GenerationConfig, temperature: float | str | None,
+                  max_tokens: int | None) -> dict[str, Any]:
+    """One role's temperature and completion cap as its calls get them (None: the run's setting), for
+    the settings table of `econash compare`: a reader sees every difference between methods' calls."""
+    return {"temperature": generation.temperature if temperature is None else temperature,
+            "max_tokens": generation.max_tokens if max_tokens is None else max_tokens}

@@ -11,9 +11,12 @@ import os
 from pathlib import Path
 from typing import Any
 
+from econash.stats import paired_bootstrap_difference, paired_comparison
 from econash.types import Summary
 
 Row = dict[str, Any]
+#: the method every other one is paired with, when compared (else the first of its family)
+REFERENCE = "econash"
 
 
 def summary_row(summary: Summary, metric_name: str, executors: int | None = None) -> Row:
@@ -38,9 +41,73 @@ def summary_row(summary: Summary, metric_name: str, executors: int | None = None
         "n_test": n,
         "n_train": summary.n_train,
         "train_tokens": summary.tokens.train.total,
+        # What answering these questions cost in all: training amortised over the test questions
+        # (docs/measuring.md); the eval-untrained pass of a learning run is a report, not a cost.
+        "tokens_per_question_with_training": per_q(summary.tokens.total + summary.tokens.train.total),
         "complete": summary.complete,
     })
+    if summary.detail_counts:
+        row["detail_counts"] = dict(summary.detail_counts)
+    u = summary.untrained
+    if u is not None:  # the same run's policy before training, on the same questions
+        row["untrained"] = {"accuracy": u.accuracy, "accuracy_ci": list(u.accuracy_ci) if u.accuracy_ci else None,
+                            "tokens_per_question": u.tokens.per_question,
+                            "calls_per_question": u.llm_calls / u.n_test if u.n_test else 0.0}
     return row
+
+
+# ---------------------------------------------------------------- paired with econash
+
+
+def reference_method(methods: list[str]) -> str | None:
+    """The method others are paired with: econash if compared, else the first of its family."""
+    if REFERENCE in methods:
+        return REFERENCE
+    return next((m for m in methods if m.startswith(REFERENCE)), None)
+
+
+def verdicts(run_dir: str | Path) -> dict[str, bool]:
+    """Right or wrong per question id from a run's results.jsonl (its first line per id; questions
+    the task grades with partial credit only are left out)."""
+    path = Path(run_dir) / "results.jsonl"
+    found: dict[str, bool] = {}
+    if not path.is_file():
+        return found
+    for line in path.read_text(encoding="utf-8").splitlines():
+        if line.strip():
+            row = json.loads(line)
+            if row["id"] not in found and row.get("correct") is not None:
+                found[row["id"]] = bool(row["correct"])
+    return found
+
+
+def paired_difference(row: Row, reference: Row) -> dict[str, Any] | None:
+    """``row``'s accuracy minus the reference's on the questions both answered (matched by id), with a
+    95% paired bootstrap interval (10,000 seeded resamples of questions) and McNemar's exact p."""
+    mine, theirs = verdicts(row["run_dir"]), verdicts(reference["run_dir"])
+    ids = [key for key in mine if key in theirs]
+    if not ids:
+        return None
+    a, b = [mine[key] for key in ids], [theirs[key] for key in ids]
+    difference, low, high = paired_bootstrap_difference(a, b)
+    test = paired_comparison(a, b)
+    return {"reference": reference["method"], "n": len(ids), "difference": round(difference, 4),
+            "ci": [round(low, 4), round(high, 4)], "mcnemar_p": round(test.p_value, 4),
+            "only_this": test.only_a, "only_reference": test.only_b}
+
+
+def add_paired(rows: list[Row], base_methods: list[str]) -> str | None:
+    """Set each row's ``vs_econash`` against the reference run of the same executor count and
+    topology; returns the reference method (None when no econash method was compared)."""
+    reference = reference_method(list(dict.fromkeys(base_methods)))
+    if reference is None:
+        return None
+    anchors = {(row.get("executors"), row.get("topology")): row
+               for row, base in zip(rows, base_methods) if base == reference}
+    for row, base in zip(rows, base_methods):
+        anchor = anchors.get((row.get("executors"), row.get("topology")))
+        row["vs_econash"] = None if anchor is None or base == reference else paired_difference(row, anchor)
+    return reference
 
 
 def write_json(path: Path, data: Any) -> None:
@@ -59,31 +126,88 @@ def roles_text(row: Row) -> str:
     return ", ".join(f"{role} {tokens:.1f}" for role, tokens in row["tokens_by_role_per_question"].items()) or "-"
 
 
+def _ci(ci: list[float] | None) -> str:
+    return f" [{ci[0]:.2f}, {ci[1]:.2f}]" if ci else ""
+
+
+def _paired_cells(paired: dict[str, Any] | None) -> list[str]:
+    if paired is None:
+        return ["-", "-"]
+    return [f"{paired['difference']:+.3f}{_ci(paired['ci'])}", f"{paired['mcnemar_p']:.3f}"]
+
+
 def table_cells(rows: list[Row]) -> tuple[list[str], list[list[str]]]:
-    """Header and cells shared by the console table and compare.md."""
+    """Header and cells shared by the console table and compare.md. A learning run's policy before
+    training (evaluated on the same questions by the same run) gets a row of its own under it."""
     sweep = any("executors" in row for row in rows)
     metric = rows[0]["metric_name"] if rows else "accuracy"
+    reference = next((row["vs_econash"]["reference"] for row in rows if row.get("vs_econash")), None)
+    paired = any("vs_econash" in row for row in rows)
     header = ["method"] + (["executors"] if sweep else []) + [
-        f"{metric} [95% CI]" if any(row.get("accuracy_ci") for row in rows) else metric, "tokens/question", "tokens/question by role", "calls/question", "wall s"]
+        f"{metric} [95% CI]" if any(row.get("accuracy_ci") for row in rows) else metric, "tokens/question",
+        "tokens/question incl. training"] + (
+        [f"{metric} minus {reference or 'econash'} [95% CI]", "McNemar p"] if paired else []) + [
+        "tokens/question by role", "calls/question", "wall s"]
     cells = []
     for row in rows:
         name = row["method"] if row.get("complete", True) else f"{row['method']} (incomplete)"
-        ci = row.get("accuracy_ci")
-        accuracy = _num(row["accuracy"], 3) + (f" [{ci[0]:.2f}, {ci[1]:.2f}]" if ci else "")
-        cells.append([name] + ([str(row.get("executors", ""))] if sweep else []) + [
-            accuracy, _num(row["tokens_per_question"]), roles_text(row),
-            _num(row["calls_per_question"], 2), _num(row["wall_s"])])
+        count = [str(row.get("executors", ""))] if sweep else []
+        accuracy = _num(row["accuracy"], 3) + _ci(row.get("accuracy_ci"))
+        cells.append([name] + count + [
+            accuracy, _num(row["tokens_per_question"]), _num(row.get("tokens_per_question_with_training"))]
+            + (_paired_cells(row.get("vs_econash")) if paired else []) + [
+            roles_text(row), _num(row["calls_per_question"], 2), _num(row["wall_s"])])
+        u = row.get("untrained")
+        if u is not None:
+            cells.append([f"{name}, before training (same run)"] + count + [
+                _num(u["accuracy"], 3) + _ci(u.get("accuracy_ci")), _num(u["tokens_per_question"]),
+                _num(u["tokens_per_question"])] + (["-", "-"] if paired else []) + [
+                "same prompts", _num(u["calls_per_question"], 2), "-"])
     return header, cells
 
 
+def settings_cells(rows: list[Row]) -> tuple[list[str], list[list[str]]]:
+    """Every role's temperature and completion cap per method (once per method and settings), so a
+    reader sees each difference between the methods' calls and can judge whether it is the point."""
+    header = ["method", "role", "temperature", "completion cap", "note"]
+    cells: list[list[str]] = []
+    for row in rows:
+        for role, values in (row.get("settings") or {}).items():
+            cell = [row["method"], role, str(values.get("temperature", "-")), str(values.get("max_tokens", "-")),
+                    values.get("note", "")]
+            if cell not in cells:
+                cells.append(cell)
+    return header, cells
+
+
+def _md_table(header: list[str], cells: list[list[str]]) -> list[str]:
+    escape = lambda text: text.replace("|", "\\|")  # noqa: E731  (a role name could hold a pipe)
+    return (["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+            + ["| " + " | ".join(escape(cell) for cell in row) + " |" for row in cells])
+
+
 def markdown(report: dict[str, Any]) -> str:
-    """compare.md: a title line, then one markdown table row per compared run."""
-    header, cells = table_cells(report["methods"])
+    """compare.md: a title line, one table row per compared run, how to read it, the generation
+    settings of every role, and the counters methods reported."""
+    rows = report["methods"]
+    header, cells = table_cells(rows)
     title = (f"# econash compare: {report['task']} on {report['backend']} ({report['model']}), "
              f"{report['n_test']} test questions, seed {report['seed']}")
-    escape = lambda text: text.replace("|", "\\|")  # noqa: E731  (a role name could hold a pipe)
-    lines = [title, "", "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    lines += ["| " + " | ".join(escape(cell) for cell in row) + " |" for row in cells]
+    lines = [title, "", *_md_table(header, cells), "",
+             "tokens/question counts evaluation only; incl. training adds the run's training tokens spread over "
+             "its test questions."]
+    if any("vs_econash" in row for row in rows):
+        lines.append(f"The difference is each method's accuracy minus {report.get('paired_with') or 'econash'}'s on "
+                     "the same questions (matched by id, same executor count), with a 95% paired bootstrap "
+                     "interval (10,000 seeded resamples of questions) and McNemar's exact p.")
+    settings = settings_cells(rows)
+    if settings[1]:
+        lines += ["", "## Generation settings per role", "", *_md_table(*settings)]
+    counted = [f"- {row['method']}" + (f" ({row['executors']} executors)" if "executors" in row else "") + ": "
+               + ", ".join(f"{key.replace('_', ' ')} {value}" for key, value in row["detail_counts"].items())
+               for row in rows if row.get("detail_counts")]
+    if counted:
+        lines += ["", "## Counted per run (test questions)", "", *counted]
     return "\n".join(lines) + "\n"
 
 
@@ -96,12 +220,20 @@ def print_table(report: dict[str, Any], out: Path) -> None:
     header, cells = table_cells(report["methods"])
     table = Table(title=f"econash compare: {report['task']} on {report['backend']} ({report['model']}), "
                         f"{report['n_test']} questions")
-    for column in header:
-        table.add_column(column)
+    for column in header:  # headers wrap between words, never cut inside one ("tokens/question")
+        table.add_column(column, min_width=max(len(word) for word in column.split()))
     for row in cells:
         table.add_row(*row)
-    console = Console(width=None if sys.stdout.isatty() else 140)
+    console = Console(width=None if sys.stdout.isatty() else 180)  # ten columns; logs take width
     console.print(table)
+    header, cells = settings_cells(report["methods"])
+    if cells:
+        settings = Table(title="generation settings per role")
+        for column in header:
+            settings.add_column(column)
+        for row in cells:
+            settings.add_row(*row)
+        console.print(settings)
     console.print(f"report: {out / 'compare.md'}, {out / 'compare.json'}")
 
 
@@ -169,6 +301,12 @@ def plot_scaling(rows: list[Row], path: Path, title: str) -> None:
         left.plot([r["executors"] for r in scored], [r["accuracy"] for r in scored], marker="o", label=method)
         right.plot([r["executors"] for r in group], [r["tokens_per_question"] for r in group], marker="o",
                    label=method)
+        before = [row for row in group if row.get("untrained") and row["untrained"]["accuracy"] is not None]
+        if before:  # trained runs (compare --train) also evaluated their untrained policy: dashed
+            left.plot([r["executors"] for r in before], [r["untrained"]["accuracy"] for r in before], marker="x",
+                      linestyle="--", label=f"{method} before training")
+            right.plot([r["executors"] for r in before], [r["untrained"]["tokens_per_question"] for r in before],
+                       marker="x", linestyle="--", label=f"{method} before training")
     for ax, ylabel in ((left, rows[0]["metric_name"] if rows else "accuracy"), (right, "tokens per question")):
         ax.set_xlabel("executors / agents")
         ax.set_ylabel(ylabel)

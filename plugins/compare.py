@@ -25,6 +25,16 @@ agents in ``executors_option`` (e.g. ``executors_option = "k"`` for sc's samples
 sets that option to the count too, over any value given with -B. Methods that do neither, such as
 cot (one call) and fake-learner, run unchanged at every count, and the command says so when a
 method's calls per question do not change across the sweep.
+
+``--train`` runs the trained method in place of an untrained variant (``econash-untrained`` runs as
+``econash``, trained on --train-size questions at each count); the trained run still evaluates its
+untrained policy on the same questions, so each row carries both and scaling.png draws both.
+
+Fairness (docs/measuring.md, "Comparing two methods"): each row has tokens per question with the
+run's training amortised over its test questions beside evaluation-only tokens, the accuracy's 95%
+Wilson interval, and the accuracy difference to econash on the same questions (a 95% paired
+bootstrap interval and McNemar's p). compare.md lists every role's temperature and completion cap
+per method, as each method declares them (``sampling_settings``) for the run's generation settings.
 """
 
 from __future__ import annotations
@@ -42,7 +52,7 @@ from econash.config import deep_merge
 from econash.errors import ConfigError
 from econash.hookspecs import hookimpl
 from econash.registry import Registries
-from econash.types import RunConfig, Summary
+from econash.types import GenerationConfig, RunConfig, Summary
 from econash_plugins import _report
 
 REPORT_JSON, REPORT_MD = "compare.json", "compare.md"
@@ -154,6 +164,42 @@ def _plan_methods(base: RunConfig, methods: list[str], counts: list[int], out: P
     return plans
 
 
+def trained_methods(methods: list[str], base: RunConfig, registries: Registries) -> tuple[list[str], RunConfig]:
+    """--train: each untrained variant replaced by the method it is the untrained policy of (a class's
+    ``trained_method``), in order and without repeats, and given the options scoped to the variant
+    (the trained method's own scoped options win); at least one method must then learn."""
+    if base.train_size <= 0:
+        raise ConfigError("--train trains on the train split; give --train-size above 0.")
+    options = dict(base.method_options)
+    swapped = []
+    for method in methods:
+        trained = getattr(registries.methods.get(method).factory, "trained_method", None)
+        if trained is not None and isinstance(options.get(method), dict):
+            options[trained] = deep_merge(options.pop(method), options.get(trained) or {})
+        swapped.append(trained or method)
+    swapped = list(dict.fromkeys(swapped))
+    if not any(getattr(registries.methods.get(m).factory, "learns", False) for m in swapped):
+        raise ConfigError(f"--train trains learning methods, and none of {', '.join(methods)} learns or has a "
+                          "trained variant; leave --train out or add one, e.g. econash.")
+    return swapped, base.model_copy(update={"method_options": options})
+
+
+def role_settings(config: RunConfig, registries: Registries) -> dict[str, dict[str, Any]]:
+    """Every role's temperature and completion cap in one run: the run's generation settings resolved
+    as the runner resolves them (the task's cap where the user set none), then the method's own
+    declaration. Not read back from manifest.json, whose redaction hides generation.max_tokens."""
+    from econash.runner import with_task_defaults
+
+    task = registries.tasks.create(config.task, config.task_options, data=config.data)
+    recorded: GenerationConfig = with_task_defaults(config, task).generation
+    method = registries.methods.create(config.method, config.method_options)
+    declare = getattr(method, "sampling_settings", None)
+    if declare is None:
+        return {"every call": {"temperature": recorded.temperature, "max_tokens": recorded.max_tokens,
+                               "note": "the run's settings; the method declares none of its own"}}
+    return declare(recorded)
+
+
 def default_out(task: str) -> Path:
     stamp = time.strftime("%Y%m%d-%H%M%S")
     out, suffix = Path("runs") / f"compare-{stamp}-{task}", 1
@@ -171,7 +217,7 @@ def metric_name(summary: Summary, registries: Registries) -> str:
 
 
 def build_report(base: RunConfig, rows: list[dict[str, Any]], summaries: list[Summary],
-                 counts: list[int]) -> dict[str, Any]:
+                 counts: list[int], paired_with: str | None = None) -> dict[str, Any]:
     report: dict[str, Any] = {
         "task": base.task,
         "backend": base.backend,
@@ -181,6 +227,8 @@ def build_report(base: RunConfig, rows: list[dict[str, Any]], summaries: list[Su
     }
     if counts:
         report["sweep_executors"] = counts
+    if paired_with is not None:
+        report["paired_with"] = paired_with
     report["methods"] = rows
     return report
 
@@ -222,7 +270,7 @@ def _say(text: str, quiet: bool) -> None:
 
 
 def compare(state: AppState, methods_text: str, sweep_text: str | None, out: Path | None, as_json: bool,
-            kwargs: dict[str, Any], topologies_text: str | None = None) -> dict[str, Any]:
+            kwargs: dict[str, Any], topologies_text: str | None = None, train: bool = False) -> dict[str, Any]:
     """Check everything, run every method (per executor count), write and print the reports."""
     from econash.runner import run as run_method
 
@@ -239,6 +287,8 @@ def compare(state: AppState, methods_text: str, sweep_text: str | None, out: Pat
     if topologies and kwargs.get("topology"):
         raise ConfigError("Give either --topology or --topologies, not both.")
     base = _load_config(kwargs)
+    if train:
+        methods, base = trained_methods(methods, base, registries)
     out = out if out is not None else default_out(base.task)
     if out.exists() and not out.is_dir():
         raise ConfigError(f"Output folder '{out}' is a file; choose another --out.")
@@ -255,6 +305,7 @@ def compare(state: AppState, methods_text: str, sweep_text: str | None, out: Pat
     out.mkdir(parents=True, exist_ok=True)
     rows: list[dict[str, Any]] = []
     summaries: list[Summary] = []
+    paired_with: str | None = None
     try:
         for i, (config, count) in enumerate(plans, 1):
             name = f"{config.method}@{config.topology}" if topologies else config.method
@@ -265,14 +316,16 @@ def compare(state: AppState, methods_text: str, sweep_text: str | None, out: Pat
             row = _report.summary_row(summary, metric_name(summary, registries), count)
             if topologies:
                 row.update(method=name, topology=config.topology)
+            row["settings"] = role_settings(config, registries)
             rows.append(row)
+            paired_with = _report.add_paired(rows, [c.method for c, _ in plans[:len(rows)]])
             # Reports are rewritten after every run, so a failure later keeps what has finished.
-            write_reports(out, build_report(base, rows, summaries, counts))
+            write_reports(out, build_report(base, rows, summaries, counts, paired_with))
     except BaseException:
         if created and out.is_dir() and not any(out.iterdir()):
             out.rmdir()  # the first run failed before writing anything: leave no empty folder
         raise
-    report = build_report(base, rows, summaries, counts)
+    report = build_report(base, rows, summaries, counts, paired_with)
     plots = write_plots(out, report, bool(counts)) if plot else []
     if as_json:
         click.echo(json.dumps(report, indent=2))
@@ -297,17 +350,19 @@ def register_commands(cli: click.Group) -> None:
                   help="Run every method once per topology, e.g. single,multi (rows METHOD@TOPOLOGY).")
     @click.option("--out", type=click.Path(path_type=Path, file_okay=False),
                   help="Folder for the runs and reports (default runs/compare-<time>-<task>/).")
+    @click.option("--train", "train", is_flag=True,
+                  help="Run untrained variants (econash-untrained) as their trained method, trained at each count.")
     @run_options
     @click.option("--json", "as_json", is_flag=True, help="Print compare.json to stdout instead of a table.")
     @click.pass_context
     def compare_command(ctx: click.Context, methods_text: str, sweep_text: str | None, topologies_text: str | None,
-                        out: Path | None, as_json: bool, **kwargs: Any) -> None:
+                        out: Path | None, train: bool, as_json: bool, **kwargs: Any) -> None:
         """Run several methods on the same questions; one table and a plot of accuracy against tokens.
 
         Scope a method option to one method with -B method_options.METHOD.KEY=VALUE
         (unscoped method_options go to every method).
         """
-        compare(ctx.find_object(AppState), methods_text, sweep_text, out, as_json, kwargs, topologies_text)
+        compare(ctx.find_object(AppState), methods_text, sweep_text, out, as_json, kwargs, topologies_text, train)
 
     # Shared run options that compare replaces (--methods, --out) stay accepted, to explain, but unlisted.
     for param in compare_command.params:

@@ -27,8 +27,8 @@ from econash.engine.context import EpisodeContext, RunContext
 from econash.errors import ConfigError, RetriesExhaustedError
 from econash.hookspecs import hookimpl
 from econash.method import Method
-from econash.types import Problem, StrictModel
-from econash_plugins._baselines import load_prompt
+from econash.types import GenerationConfig, Problem, StrictModel
+from econash_plugins._baselines import load_prompt, same_answer
 from econash_plugins._econash_rewards import episode_rng, round_rewards, team_random_reward, train_size_warning
 
 PROMPT = load_prompt("econash", 1)
@@ -70,6 +70,10 @@ class EcoNashOptions(StrictModel):
     executor_max_tokens: int | None = Field(None, ge=8)
     commitment_temperature: float = Field(0.1, ge=0)
     commitment_max_tokens: int | None = Field(None, ge=8)
+    # Skip a commitment call when every answer it would read gives the same answer (the first
+    # answer's text is committed): a token saving whose accuracy cost is measured in
+    # docs/econash-method.md before it could become the default.
+    skip_commitment_when_agreed: bool = False
     # Confidence weights shown to the coordinator: softmax of chosen-action values / this temperature.
     # Values lie in about [0, 1], so at temperature 1 every weight would read about 1/N.
     confidence_temperature: float = Field(0.1, gt=0)
@@ -150,6 +154,24 @@ class EcoNashMethod(Method):
         warning = train_size_warning(run.train_size, self.grid, config.q_head) if self.learns else None
         self._warnings = [warning] if warning and self.policy == "learned" else []
 
+    def sampling_settings(self, generation: GenerationConfig) -> dict[str, dict[str, Any]]:
+        """Each role's temperature and completion cap (the settings table of `econash compare`).
+        Executors' temperatures (and budgets, when the grid has them) are actions the policy picks."""
+        o = self.options
+        chosen = {"learned": "learned", "random": "random", "fixed": f"fixed action {o.fixed_action}"}[self.policy]
+        caps = o.budgets or [self._cap(o.executor_max_tokens, generation)]
+        return {
+            "coordinator (strategy)": {"temperature": o.strategy_temperature, "max_tokens": o.strategy_max_tokens + 1,
+                                       "note": f"{o.strategy_words} words asked, cap {o.strategy_max_tokens} "
+                                               "(+1 to detect an overrun, then regenerate)"},
+            "executor": {"temperature": f"{chosen} from {'/'.join(f'{t:g}' for t in o.temperatures)}",
+                         "max_tokens": caps[0] if len(caps) == 1 else f"{chosen} from {'/'.join(map(str, caps))}"},
+            "coordinator (commitment)": {"temperature": o.commitment_temperature,
+                                         "max_tokens": self._cap(o.commitment_max_tokens, generation),
+                                         **({"note": "skipped when all executors agree"}
+                                            if o.skip_commitment_when_agreed else {})},
+        }
+
     def set_policy(self, policy: str) -> None:
         self.policy = "random" if policy == "untrained" else self.options.policy
 
@@ -164,14 +186,16 @@ class EcoNashMethod(Method):
     async def _embed(self, texts: list[str]) -> list[list[float]]:
         return await asyncio.to_thread(self.embedder.embed, texts)
 
-    def _cap(self, option: int | None, episode: EpisodeContext) -> int:
-        return option if option is not None else episode.run.generation.max_tokens
+    def _cap(self, option: int | None, generation: GenerationConfig) -> int:
+        return option if option is not None else generation.max_tokens
 
     async def _strategy(self, problem: Problem, episode: EpisodeContext, cluster: int = 0) -> str:
         o = self.options
         content = PROMPT.render("strategy", question=problem.question, words=str(o.strategy_words))
         text, tokens = "", 0
         for attempt in range(o.strategy_retries + 1):
+            if attempt:  # counted per question (summary.detail_counts): a cap too tight regenerates often
+                episode.details["strategy_regenerations"] = episode.details.get("strategy_regenerations", 0) + 1
             # One token over the cap is enough to know a strategy is too long; more would be wasted.
             # Clusters draw apart, so a cache never hands every local coordinator the same strategy.
             result = await episode.call([{"role": "user", "content": content}],
@@ -182,6 +206,7 @@ class EcoNashMethod(Method):
             tokens = result.usage.completion_tokens or len(text.split())
             if tokens <= o.strategy_max_tokens:
                 return text
+        episode.details["strategies_truncated"] = episode.details.get("strategies_truncated", 0) + 1
         words = text.split()  # over the hard cap after every try: keep the share of words that fits
         return " ".join(words[: max(1, len(words) * o.strategy_max_tokens // max(tokens, 1))])
 
@@ -201,16 +226,31 @@ class EcoNashMethod(Method):
                 actions = [self.options.fixed_action] * self.n
         return actions, [float(q[i, a]) for i, a in enumerate(actions)]
 
+    def _agreed(self, problem: Problem, episode: EpisodeContext, answers: list[str]) -> str | None:
+        """The first answer's text when skip_commitment_when_agreed is on and every answer extracts to
+        the same parsed answer (by the task's grader); None when a commitment call is needed."""
+        if not self.options.skip_commitment_when_agreed:
+            return None
+        task = episode.task
+        parsed = [task.extract_answer(text, problem) for text in answers]
+        if parsed[0] is None or any(p is None or not same_answer(task, problem, parsed[0], p) for p in parsed[1:]):
+            return None
+        episode.details["commitments_skipped"] = episode.details.get("commitments_skipped", 0) + 1
+        return answers[0]
+
     async def _commit(self, problem: Problem, episode: EpisodeContext, template: str, answers: list[str],
                       weights: list[float], **fields: str) -> str:
+        agreed = self._agreed(problem, episode, answers)
+        if agreed is not None:
+            return agreed
         listing = "\n".join(PROMPT.render("answer_line", number=str(i + 1), weight=f"{w:.2f}", answer=a)
                             for i, (a, w) in enumerate(zip(answers, weights)))
         content = PROMPT.render(template, question=problem.question, answers=listing,
                                 answer_format=episode.task.answer_format(problem), **fields)
-        result = await episode.call([{"role": "user", "content": content}],
-                                    episode.sampling(temperature=self.options.commitment_temperature,
-                                                     max_tokens=self._cap(self.options.commitment_max_tokens, episode)),
-                                    role="coordinator")
+        o = self.options
+        sampling = episode.sampling(temperature=o.commitment_temperature,
+                                    max_tokens=self._cap(o.commitment_max_tokens, episode.run.generation))
+        result = await episode.call([{"role": "user", "content": content}], sampling, role="coordinator")
         return result.text.strip()
 
     async def _round(self, problem: Problem, episode: EpisodeContext, strategies: list[str], e_q: list[float],
@@ -220,7 +260,7 @@ class EcoNashMethod(Method):
         actions, chosen_q = self._choose(e_q, e_s, episode, round_)
         answer_format = episode.task.answer_format(problem)
         revision = PROMPT.render("revision", previous=previous) if previous is not None else ""
-        cap = self._cap(o.executor_max_tokens, episode)
+        cap = self._cap(o.executor_max_tokens, episode.run.generation)
 
         async def execute(i: int) -> tuple[str, int]:
             action = self.executor_actions[i][actions[i]]
@@ -265,6 +305,10 @@ class EcoNashMethod(Method):
         return failed
 
     async def _play(self, problem: Problem, episode: EpisodeContext) -> dict[str, Any]:
+        # Zeros rather than absent keys: a summary tells "none happened" from "not counted".
+        episode.details.update(strategy_regenerations=0, strategies_truncated=0)
+        if self.options.skip_commitment_when_agreed:
+            episode.details["commitments_skipped"] = 0
         strategies = list(await asyncio.gather(*(self._strategy(problem, episode, cluster=k)
                                                  for k in range(len(self.clusters)))))
         e_q, *e_strategies = await self._embed([problem.question, *strategies])
@@ -354,6 +398,8 @@ class EcoNashUntrained(EcoNashMethod):
 
     name = "econash-untrained"
     learns = False
+    #: what `econash compare --train` runs instead (its trained run also evaluates this policy)
+    trained_method: ClassVar[str] = "econash"
 
     def __init__(self, **options: Any) -> None:
         options.setdefault("policy", "random")

@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 import asyncio
-from typing import Callable, ClassVar
+from typing import Any, Callable, ClassVar
 
 from pydantic import Field
 
 from econash.engine.context import EpisodeContext
 from econash.hookspecs import hookimpl
 from econash.method import Method
-from econash.types import Problem, StrictModel
-from econash_plugins._baselines import load_prompt, majority_vote, sampling_overrides, truncate, validated
+from econash.types import GenerationConfig, Problem, StrictModel
+from econash_plugins._baselines import (load_prompt, majority_vote, role_settings, sampling_overrides, truncate,
+                                       validated)
 
 PROMPT = load_prompt("mad", 1)
 
@@ -43,7 +44,9 @@ class MultiAgentDebate(Method):
     """Multi-agent debate: agents answer alone, then revise after reading each other; majority at the end.
 
     Calls per question: agents * rounds, all with role "debater" and agent=i. With one agent every
-    later round is a self-revision (no others to read). Prompt: ``prompt_version``.
+    later round is a self-revision (no others to read). Prompt: ``prompt_version``. Debaters sample at
+    the run's generation.temperature unless ``temperature`` is set: agents that all decoded greedily
+    would start from one answer, and debate needs them to differ.
     """
 
     name = "mad"
@@ -63,6 +66,10 @@ class MultiAgentDebate(Method):
                  max_tokens: int | None = None, max_reference_chars: int = 2000) -> None:
         self.options = validated(self.Options, agents=agents, rounds=rounds, temperature=temperature,
                                  max_tokens=max_tokens, max_reference_chars=max_reference_chars)
+
+    def sampling_settings(self, generation: GenerationConfig) -> dict[str, dict[str, Any]]:
+        """Each role's temperature and completion cap (the settings table of `econash compare`)."""
+        return {"debater": role_settings(generation, self.options.temperature, self.options.max_tokens)}
 
     async def solve(self, problem: Problem, episode: EpisodeContext) -> str:
         opts = self.options

@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 import asyncio
-from typing import Callable, ClassVar
+from typing import Any, Callable, ClassVar
 
 from pydantic import Field
 
 from econash.engine.context import EpisodeContext
 from econash.hookspecs import hookimpl
 from econash.method import Method
-from econash.types import Problem, StrictModel
-from econash_plugins._baselines import load_prompt, sampling_overrides, truncate, validated
+from econash.types import GenerationConfig, Problem, StrictModel
+from econash_plugins._baselines import load_prompt, role_settings, sampling_overrides, truncate, validated
 
 PROMPT = load_prompt("moa", 1)
 
@@ -38,7 +38,11 @@ class MixtureOfAgents(Method):
 
     Calls per question: proposers * layers + 1. Proposers use role "proposer" and agent=i; the
     aggregator (role "aggregator") writes the final answer from the last layer's answers. Every call
-    uses the same temperature and max_tokens. Prompt: ``prompt_version``.
+    has the same completion cap (max_tokens, else the run's). Proposers sample at ``temperature``
+    (else the run's), for diverse references; the aggregator at ``aggregator_temperature``, 0.1 by
+    default like econash's commitment_temperature: both calls commit the team's final answer, so a
+    comparison gives them the same near-greedy setting (None: the proposers' temperature).
+    Prompt: ``prompt_version``.
     """
 
     name = "moa"
@@ -53,11 +57,24 @@ class MixtureOfAgents(Method):
         temperature: float | None = Field(None, ge=0.0)
         max_tokens: int | None = Field(None, gt=0)
         max_reference_chars: int = Field(2000, ge=50)
+        aggregator_temperature: float | None = Field(0.1, ge=0.0)
 
     def __init__(self, layers: int = 2, proposers: int = 3, temperature: float | None = None,
-                 max_tokens: int | None = None, max_reference_chars: int = 2000) -> None:
+                 max_tokens: int | None = None, max_reference_chars: int = 2000,
+                 aggregator_temperature: float | None = 0.1) -> None:
         self.options = validated(self.Options, layers=layers, proposers=proposers, temperature=temperature,
-                                 max_tokens=max_tokens, max_reference_chars=max_reference_chars)
+                                 max_tokens=max_tokens, max_reference_chars=max_reference_chars,
+                                 aggregator_temperature=aggregator_temperature)
+
+    def _aggregator_temperature(self) -> float | None:
+        o = self.options
+        return o.temperature if o.aggregator_temperature is None else o.aggregator_temperature
+
+    def sampling_settings(self, generation: GenerationConfig) -> dict[str, dict[str, Any]]:
+        """Each role's temperature and completion cap (the settings table of `econash compare`)."""
+        o = self.options
+        return {"proposer": role_settings(generation, o.temperature, o.max_tokens),
+                "aggregator": role_settings(generation, self._aggregator_temperature(), o.max_tokens)}
 
     async def solve(self, problem: Problem, episode: EpisodeContext) -> str:
         opts = self.options
@@ -74,8 +91,9 @@ class MixtureOfAgents(Method):
                 for i in range(opts.proposers)
             ))
             references = [result.text for result in results]
+        aggregate = episode.sampling(**sampling_overrides(self._aggregator_temperature(), opts.max_tokens))
         final = await episode.call(moa_messages(problem.question, answer_format, references, opts.max_reference_chars),
-                                   sampling, role="aggregator", agent=0, draw=opts.layers * opts.proposers)
+                                   aggregate, role="aggregator", agent=0, draw=opts.layers * opts.proposers)
         return final.text
 
 

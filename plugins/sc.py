@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 import asyncio
-from typing import Callable, ClassVar
+from typing import Any, Callable, ClassVar
 
 from pydantic import Field
 
 from econash.engine.context import EpisodeContext
 from econash.hookspecs import hookimpl
 from econash.method import Method
-from econash.types import Problem, StrictModel
-from econash_plugins._baselines import majority_vote, sampling_overrides, validated
+from econash.types import GenerationConfig, Problem, StrictModel
+from econash_plugins._baselines import majority_vote, role_settings, sampling_overrides, validated
 from econash_plugins.cot import PROMPT, cot_messages
 
 
@@ -21,6 +21,9 @@ class SelfConsistency(Method):
     It samples the cot prompt (``prompt_version``) unchanged, so sc and cot differ only in the
     number of samples and the vote. It returns the full text of the first sample whose answer won,
     so the task's own extractor reads the winning answer for any answer format.
+
+    It samples at its own temperature (0.7 by default, not the run's generation.temperature): the vote
+    needs diverse samples, so sampling is the method's point. `econash compare` prints it.
     """
 
     name = "sc"
@@ -36,6 +39,10 @@ class SelfConsistency(Method):
 
     def __init__(self, k: int = 5, temperature: float | None = 0.7, max_tokens: int | None = None) -> None:
         self.options = validated(self.Options, k=k, temperature=temperature, max_tokens=max_tokens)
+
+    def sampling_settings(self, generation: GenerationConfig) -> dict[str, dict[str, Any]]:
+        """Each role's temperature and completion cap (the settings table of `econash compare`)."""
+        return {"executor": role_settings(generation, self.options.temperature, self.options.max_tokens)}
 
     async def solve(self, problem: Problem, episode: EpisodeContext) -> str:
         opts = self.options

@@ -272,9 +272,40 @@ def test_moa_aggregator_reads_the_last_layer(tmp_path):
 
 def test_baseline_settings_apply_to_every_call(tmp_path):
     recorder = Recorder(lambda r: "The answer is 1.")
-    _, backend, _ = run(tmp_path, MixtureOfAgents(layers=1, proposers=2, temperature=0.3, max_tokens=64), recorder,
-                        test=1)
+    moa = MixtureOfAgents(layers=1, proposers=2, temperature=0.3, max_tokens=64, aggregator_temperature=None)
+    _, backend, _ = run(tmp_path, moa, recorder, test=1)
     assert {(r.sampling.temperature, r.sampling.max_tokens) for r in backend.requests} == {(0.3, 64)}
+
+
+def test_moa_aggregator_commits_at_a_low_temperature_of_its_own(tmp_path):
+    """Like econash's commitment (0.1), the aggregator writes the final answer near-greedily by default,
+    while proposers sample at the run's temperature; the cap is the same for every call."""
+    recorder = Recorder(lambda r: "The answer is 1.")
+    _, backend, _ = run(tmp_path, MixtureOfAgents(layers=1, proposers=2), recorder, test=1)
+    settings = {(r.role, r.sampling.temperature, r.sampling.max_tokens) for r in backend.requests}
+    assert settings == {("proposer", 0.7, 256), ("aggregator", 0.1, 256)}
+    _, backend, _ = run(tmp_path, MixtureOfAgents(layers=1, proposers=2, aggregator_temperature=0.0), recorder,
+                        name="greedy", test=1)
+    assert {r.sampling.temperature for r in backend.requests if r.role == "aggregator"} == {0.0}
+
+
+def test_cot_is_greedy_unless_its_own_option_says_otherwise(tmp_path):
+    """cot decodes greedily whatever the run's generation.temperature (0.7 by default, 0.9 here);
+    method_options.temperature samples; the cap is the run's unless max_tokens is set."""
+    task = econash.load_task("arith")
+    problem = task.load("test", 1, 0)[0]
+
+    def sent(method, **generation):
+        backend = FakeBackend(script=["The answer is 7."])
+        context = econash.engine.RunContext(backend=backend, task=task,
+                                            generation=econash.types.GenerationConfig(**generation))
+        asyncio.run(method.solve(problem, context.episode()))
+        return backend.requests[0].sampling.temperature, backend.requests[0].sampling.max_tokens
+
+    assert sent(ChainOfThought()) == (0.0, 256)
+    assert sent(ChainOfThought(), temperature=0.9, max_tokens=97) == (0.0, 97)
+    assert sent(ChainOfThought(temperature=0.7, max_tokens=40), temperature=0.9) == (0.7, 40)
+    assert ChainOfThought.Options().temperature == 0.0
 
 
 def test_options_are_checked_when_built_directly():

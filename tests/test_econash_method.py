@@ -199,3 +199,71 @@ def test_train_and_eval_errors(tmp_path):
     assert missing.returncode == 2 and "does not exist" in missing.stderr and "Traceback" not in missing.stderr
     cot = run_cli("train", "--backend", "fake", "--method", "cot", "--run-dir", str(tmp_path / "c"))
     assert cot.returncode == 2 and "does not learn" in cot.stderr
+
+
+# ---------------------------------------------------------------- fewer tokens
+
+
+def _team(responder, **options):
+    """A set-up econash method on a scripted backend, and one arith training problem."""
+    registries = econash.registries()
+    task = econash.load_task("arith", registries=registries, level=1)
+    method = econash.load_method("econash", registries=registries, **{**FAST, **options})
+    backend = FakeBackend(responder=responder)
+    run = econash.engine.RunContext(backend=backend, task=task, executors=3, extras={"registries": registries})
+    asyncio.run(method.setup(run))
+    return method, run, backend, task.load("train", 1, 0)[0]
+
+
+def _replies(problem, answers):
+    """Strategy text for the coordinator, answers[agent] for executor agent, a commitment otherwise."""
+    def reply(request):
+        if request.role == "executor":
+            return f"Adding up. The answer is {answers[request.agent]}."
+        if "You coordinate a team" in request.messages[-1].content:
+            return "Add the numbers."
+        return f"Committed. The answer is {problem.gold}."
+    return reply
+
+
+@pytest.mark.parametrize("skip", [False, True])
+def test_agreeing_executors_skip_the_commitment_call_and_still_teach_the_learner(skip):
+    probe = econash.load_task("arith", level=1).load("train", 1, 0)[0]
+    method, run, backend, problem = _team(_replies(probe, [probe.gold] * 3), skip_commitment_when_agreed=skip)
+    episode = run.episode(phase="train", problem_id=problem.id)
+    details = asyncio.run(method.train_episode(problem, episode))
+    commits = [r for r in backend.requests if "Your team's answers" in r.messages[-1].content]
+    assert len(backend.requests) == (4 if skip else 5) and len(commits) == (0 if skip else 1)
+    assert episode.details.get("commitments_skipped", 0) == (1 if skip else 0)
+    # The learner gets its transition either way: team reward from the committed answer's score, and the
+    # commitment embedding (L_SD, AL) of the committed text, here the first executor's reply.
+    (_, pending), = method.pending
+    transition = pending["transitions"][0]
+    assert details["commitment_score"] == 1.0 and float(transition["team"]) == pytest.approx(1.0)
+    committed = f"Adding up. The answer is {problem.gold}." if skip else f"Committed. The answer is {problem.gold}."
+    expected = torch.tensor(method.embedder.embed([committed])[0])
+    assert torch.allclose(transition["e_c"][0], expected)
+
+
+def test_disagreeing_or_unparsed_answers_still_commit():
+    probe = econash.load_task("arith", level=1).load("train", 1, 0)[0]
+    for answers in ([probe.gold, probe.gold, probe.gold + 1], [probe.gold] * 2 + ["nothing"]):
+        method, run, backend, problem = _team(_replies(probe, answers), skip_commitment_when_agreed=True)
+        text = asyncio.run(method.solve(problem, run.episode(problem_id=problem.id)))
+        assert len(backend.requests) == 5 and text.startswith("Committed.")
+
+
+def test_strategy_regenerations_are_counted_in_the_summary(tmp_path):
+    long = " ".join(["word"] * 90)
+
+    def responder(request):
+        if "You coordinate a team" in request.messages[-1].content:
+            return long if request.draw == 0 else "Add the numbers."
+        return "The answer is 3."
+
+    registries, components, _ = build(responder)  # one retry by default; the fake ignores max_tokens
+    summary = asyncio.run(run_async(config(tmp_path, train=0, test=2, eval_untrained=False), registries=registries,
+                                    components=components))
+    assert summary.detail_counts == {"strategies_truncated": 0, "strategy_regenerations": 2}
+    rows = [json.loads(line) for line in (tmp_path / "run" / "results.jsonl").read_text().splitlines()]
+    assert all(row["details"]["strategy_regenerations"] == 1 for row in rows)

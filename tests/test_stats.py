@@ -35,3 +35,26 @@ def test_bootstrap_interval_covers_the_mean_and_narrows_with_more_values():
     assert bootstrap_mean_interval(few, seed=3) == bootstrap_mean_interval(few, seed=3)
     with pytest.raises(ValueError):
         bootstrap_mean_interval([])
+
+
+def test_paired_bootstrap_difference_keeps_questions_paired():
+    from econash.stats import paired_bootstrap_difference
+
+    a = [True] * 12 + [False] * 8
+    b = [True] * 10 + [False] * 10  # A right on two more questions, never worse
+    difference, low, high = paired_bootstrap_difference(a, b)
+    assert difference == pytest.approx(0.1) and low <= difference <= high
+    # A never does worse on a question, so no resample can give A a lower accuracy.
+    assert low >= 0.0 and high <= 0.3
+    # Identical verdicts differ by exactly 0 in every resample, however noisy each accuracy is.
+    assert paired_bootstrap_difference(b, b) == (0.0, 0.0, 0.0)
+    # Seeded and reproducible; the interval covers 0 when the methods disagree both ways equally.
+    c = [True, False] * 10
+    d = [False, True] * 10
+    assert paired_bootstrap_difference(c, d, seed=4) == paired_bootstrap_difference(c, d, seed=4)
+    _, low, high = paired_bootstrap_difference(c, d)
+    assert low < 0 < high
+    with pytest.raises(ValueError):
+        paired_bootstrap_difference([True], [True, False])
+    with pytest.raises(ValueError):
+        paired_bootstrap_difference([], [])
