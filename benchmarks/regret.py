@@ -79,8 +79,11 @@ class Settings:
 
 def fit_alpha(points: list[int], regret: list[float]) -> float:
     """Least-squares slope of log R(t) on log t over the given episode counts and regrets."""
-    xs = [math.log(t) for t, r in zip(points, regret) if r > 0]
-    ys = [math.log(r) for r in regret if r > 0]
+    return _slope([math.log(t) for t, r in zip(points, regret) if r > 0], [math.log(r) for r in regret if r > 0])
+
+
+def _slope(xs: list[float], ys: list[float]) -> float:
+    """Least-squares slope of ys on xs; nan with fewer than two points."""
     if len(xs) < 2:
         return float("nan")
     mx, my = statistics.fmean(xs), statistics.fmean(ys)
@@ -100,10 +103,7 @@ def fit_rate_alpha(points: list[int], regret: list[float]) -> float:
         if t1 > t0 and r1 > r0:
             xs.append(0.5 * (math.log(t0) + math.log(t1)))
             ys.append(math.log((r1 - r0) / (t1 - t0)))
-    if len(xs) < 2:
-        return float("nan")
-    mx, my = statistics.fmean(xs), statistics.fmean(ys)
-    return 1 + sum((x - mx) * (y - my) for x, y in zip(xs, ys)) / sum((x - mx) ** 2 for x in xs)
+    return 1 + _slope(xs, ys)
 
 
 def rate_alpha_interval(points: list[int], curves: list[list[float]], draws: int = 2000,

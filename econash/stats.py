@@ -91,19 +91,14 @@ def bootstrap_mean_interval(values: list[float], draws: int = 10_000, seed: int 
 def paired_bootstrap_difference(a: list[bool], b: list[bool], draws: int = 10_000, seed: int = 0,
                                 level: float = 0.95) -> tuple[float, float, float]:
     """Accuracy of A minus accuracy of B on the same questions (position by position), with a
-    percentile bootstrap interval: question indices are resampled with replacement, so each draw keeps
+    percentile bootstrap interval: the per-question differences are resampled, so each draw keeps
     the two verdicts of a question together and the interval reflects the pairing (narrower than two
     independent intervals when the methods tend to get the same questions right). Seeded, so a report
     is reproducible. Returns (difference, low, high)."""
-    import random
-
     if len(a) != len(b):
         raise ValueError(f"paired verdicts need the same questions: {len(a)} against {len(b)}")
     if not a:
         raise ValueError("a paired bootstrap needs at least one question")
-    n = len(a)
     per_question = [int(x) - int(y) for x, y in zip(a, b)]
-    rng = random.Random(seed)
-    diffs = sorted(sum(per_question[i] for i in rng.choices(range(n), k=n)) / n for _ in range(draws))
-    tail = (1 - level) / 2
-    return sum(per_question) / n, diffs[int(tail * (draws - 1))], diffs[int((1 - tail) * (draws - 1))]
+    low, high = bootstrap_mean_interval(per_question, draws=draws, seed=seed, level=level)
+    return sum(per_question) / len(per_question), low, high
