@@ -103,10 +103,12 @@ def test_hetero_team_of_the_local_model_and_the_server(llama, tmp_path):
                      "--run-dir", str(run_dir), env={"OPENAI_API_KEY": ""}, timeout=600)
     assert result.returncode == 0, result.stderr
     summary = json.loads((run_dir / "summary.json").read_text())
-    assert summary["n_test"] == 2 and summary["llm_calls"] == 2 * 5
+    # a strategy the coordinator overran is generated again, and each such call is counted
+    regenerated = summary["detail_counts"].get("strategy_regenerations", 0)
+    assert summary["n_test"] == 2 and summary["llm_calls"] == 2 * 5 + regenerated
     models = summary["by_model"]
     assert models["smollm"]["calls"] == 2  # executor 1's answer to each test question came over HTTP
-    assert sum(m["calls"] for name, m in models.items() if name != "smollm") == 2 * 4
+    assert sum(m["calls"] for name, m in models.items() if name != "smollm") == 2 * 4 + regenerated
     calls = [json.loads(line) for line in (run_dir / "events.jsonl").read_text().splitlines()]
     over_http = {c["agent"] for c in calls if c.get("type") == "llm_call" and c.get("model") == "smollm"}
     assert over_http == {1}
