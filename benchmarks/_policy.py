@@ -182,14 +182,16 @@ def plot_curve(result: dict[str, Any], path: Path) -> None:
         x = [p["episodes"] for p in curve]
         ax.plot(x, [p["dev_score"] for p in curve], marker="o", label="trained (greedy), dev slice")
         ax.fill_between(x, [p["ci"][0] for p in curve], [p["ci"][1] for p in curve], alpha=0.2)
-    for name, style in (("untrained", ":"), ("best_fixed", "--"), ("worst_fixed", "-."), ("cot", (0, (1, 3)))):
+    lines = (("untrained", ":", "grey"), ("best_fixed", "--", "grey"), ("worst_fixed", "-.", "grey"),
+             ("cot", "--", "tab:orange"))
+    for name, style, colour in lines:
         policy = result["policies"][name]
-        ax.axhline(policy["accuracy"], linestyle=style, color="grey", label=f"{name} (test, n={policy['n']})")
+        ax.axhline(policy["accuracy"], linestyle=style, color=colour, label=f"{name} (test, n={policy['n']})")
     ax.set_xlabel("training episodes")
     ax.set_ylabel("accuracy")
     ax.set_ylim(0, 1)
     ax.set_title(f"econash learning curve: {result['task']} on {result['model']}")
-    ax.legend(fontsize=7, loc="lower right")
+    ax.legend(fontsize=7, loc="upper right")
     fig.tight_layout()
     fig.savefig(path)
     plt.close(fig)
