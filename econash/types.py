@@ -253,8 +253,8 @@ class RunConfig(StrictModel):
     method: str = "econash"
     topology: str = "single"
     executors: int = Field(3, ge=1, le=64)
-    # Small defaults: `econash run` with no options must finish in minutes on 2 CPU cores (7 min 20 s
-    # measured: 10 to 14 s per episode of the econash method with the local model there).
+    # Small defaults: `econash run` with no options must finish in minutes on 2 CPU cores (3 min 13 s
+    # measured on a 2-core AMD EPYC, 7 to 9 minutes on older 2-core machines; README.md).
     train_size: int = Field(16, ge=0)
     test_size: int = Field(10, ge=1)
     seed: int = 0
