@@ -124,6 +124,27 @@ def _actions_text(shares: list[dict[str, float]], limit: int = 2) -> str:
     return "; ".join(parts)
 
 
+PHASE_NAMES = {"eval-untrained": "untrained evaluation", "train": "training", "dev": "dev slice",
+               "eval": "evaluation"}
+
+
+def _dollars(value: float | None) -> str:
+    return "unknown" if value is None else f"${value:.4f}"
+
+
+def _cost_text(summary: Any) -> str | None:
+    """'cost: $0.13 untrained evaluation, $0.25 training, $0.13 evaluation; $0.51 in all': what every
+    phase spent (a model without a price makes its phases and the total unknown, never $0)."""
+    if summary.costs is None:
+        if summary.cost is None:
+            return None
+        return f"cost: {_dollars(summary.cost)} evaluation, {_dollars(summary.cost_train)} training"
+    phases = [f"{_dollars(dollars)} {PHASE_NAMES.get(phase, phase)}" for phase, dollars in summary.costs.items()
+              if phase != "total"]
+    total = f"{_dollars(summary.costs.get('total'))} in all"
+    return f"cost: {', '.join(phases)}; {total}" if phases else f"cost: {total}"
+
+
 def _print_summary(summary: Any) -> None:
     from rich.console import Console
     from rich.table import Table
@@ -158,8 +179,9 @@ def _print_summary(summary: Any) -> None:
                       + ", ".join(f"{role} {count}" for role, count in truncated.items()))
     for note in summary.notes:
         console.print(f"[yellow]note:[/] {note}")
-    if summary.cost is not None:
-        console.print(f"cost: ${summary.cost:.4f} evaluation, ${summary.cost_train or 0:.4f} training")
+    cost = _cost_text(summary)
+    if cost is not None:
+        console.print(cost)
     console.print(f"run directory: {summary.run_dir}")
     if not summary.complete:
         reason = {"cost_limit": "the cost limit was reached"}.get(summary.stopped_reason or "", "it stopped early")
@@ -259,6 +281,9 @@ def build_cli(pm: EconashPluginManager | None = None) -> click.Group:
                        f"{summary.tokens.train.total} tokens); checkpoints in {summary.run_dir}/checkpoints")
             for note in summary.notes:
                 click.echo(f"note: {note}")
+            cost = _cost_text(summary)
+            if cost is not None:
+                click.echo(cost)
 
     @cli.command(name="eval")
     @click.option("--checkpoint", type=click.Path(path_type=Path), required=True,

@@ -262,8 +262,6 @@ async def evaluate_loop(
         for call in episode.calls:
             breakdown.add(call)
         usage = episode.usage
-        prices = run.engine.prices
-        costs = [prices.cost(run.backend.model, c.usage) for c in episode.calls if not c.cached] if prices else []
         record = ResultRecord(
             id=problem.id,
             prediction=answer,
@@ -278,7 +276,8 @@ async def evaluate_loop(
             calls=len(episode.calls),
             cached_calls=sum(c.cached for c in episode.calls),
             retries=sum(c.retries for c in episode.calls),
-            cost=sum(c for c in costs if c is not None) if prices else None,
+            # each call priced by its own backend's model (heterogeneous executors differ); None if one has no price
+            cost=breakdown.known_cost if run.engine.prices else None,
             by_role=breakdown.by_role,
             by_agent=breakdown.by_agent,
             by_model=breakdown.by_model,

@@ -19,7 +19,7 @@ from econash.display import Progress
 from econash.engine.cache import ResponseCache
 from econash.engine.context import RunContext
 from econash.engine.engine import Engine
-from econash.engine.ledger import Ledger, PriceTable
+from econash.engine.ledger import Ledger, PriceTable, Spending
 from econash.errors import ConfigError, EconashError
 from econash.loop import Checkpointer, TrainState, evaluate_loop, train_loop
 from econash.method import Method
@@ -115,15 +115,38 @@ def _with_timeout(registries: Registries, name: str, options: dict[str, Any], ti
     return options
 
 
-def load_prices(config: RunConfig, backend: Backend) -> PriceTable | None:
+def run_models(components: Components) -> list[str]:
+    """Every model the run calls: the run's backend's and each heterogeneous executor's."""
+    return list(dict.fromkeys([components.backend.model, *(b.model for b in components.executor_backends)]))
+
+
+def _quoted(models: list[str]) -> str:
+    names = [f"'{model}'" for model in models]
+    return f"model {names[0]}" if len(names) == 1 else f"models {', '.join(names[:-1])} and {names[-1]}"
+
+
+def load_prices(config: RunConfig, components: Components) -> PriceTable | None:
+    """The price table, checked for every model of the run before the first call: with --cost-limit
+    a missing model is an error (its calls could not be counted against the limit)."""
     prices = PriceTable.load(config.prices) if config.prices is not None else None
     if config.cost_limit is not None:
         if prices is None:
             raise ConfigError("--cost-limit needs a price table; pass --prices FILE with dollars per million tokens.")
-        if prices.price(backend.model) is None:
-            raise ConfigError(f"The price table '{config.prices}' has no entry for model '{backend.model}'; add one "
-                              "so --cost-limit can be enforced.")
+        missing = prices.missing(run_models(components))
+        if missing:
+            raise ConfigError(f"The price table '{config.prices}' has no entry for {_quoted(missing)}; add "
+                              f"{'it' if len(missing) == 1 else 'them'} so --cost-limit can be enforced.")
     return prices
+
+
+def unpriced_note(config: RunConfig, prices: PriceTable | None, components: Components) -> str | None:
+    """Without a cost limit a model may lack a price: its calls' cost is then unknown, never $0."""
+    missing = prices.missing(run_models(components)) if prices is not None else []
+    if not missing:
+        return None
+    return (f"The price table '{config.prices}' has no entry for {_quoted(missing)}, so the cost of "
+            f"{'its' if len(missing) == 1 else 'their'} calls, and every total they are part of, is unknown; "
+            f"add {'it' if len(missing) == 1 else 'them'} to the table to price those calls.")
 
 
 @dataclass
@@ -175,10 +198,11 @@ async def _execute(config: RunConfig, components: Components, pm: EconashPluginM
     phases = {phase for phase, on in (("train", config.cache.train), ("eval", config.cache.eval),
                                       ("eval-untrained", config.cache.eval), ("dev", config.cache.eval)) if on}
     train_problems, test_problems = problems.train, problems.test
+    spending = earlier_spending(config, rundir, prices)
     engine = Engine(retry=config.retry, timeout_s=config.generation.timeout_s,
                     cache=ResponseCache(config.cache.path) if phases else None, cache_phases=frozenset(phases),
                     prices=prices, cost_limit=config.cost_limit, max_connections=config.max_connections,
-                    emit=emit, on_call=on_call)
+                    emit=emit, on_call=on_call, spending=spending)
     run = RunContext(backend=backend, task=task, generation=config.generation, engine=engine,
                      executors=config.executors, seed=config.seed, train_size=len(train_problems),
                      layout=components.layout(config.executors),
@@ -186,9 +210,12 @@ async def _execute(config: RunConfig, components: Components, pm: EconashPluginM
                      extras={"run_dir": rundir.path, "config": config, "plugin_manager": pm, "registries": registries})
     checkpointer = Checkpointer(rundir, pm)
     state = TrainState()
+    price_note = unpriced_note(config, prices, components)
     started = time.perf_counter()
     try:
         with Progress(config.display, engine=engine) as progress:
+            if price_note:
+                progress.note(price_note)
             await method.setup(run)
             if config.checkpoint is not None:  # `econash eval --checkpoint`: a frozen, trained policy
                 payload = Checkpointer.load(config.checkpoint)
@@ -225,11 +252,23 @@ async def _execute(config: RunConfig, components: Components, pm: EconashPluginM
             engine.cache.close()
         rundir.close()
     summary = build_summary(config, components.task, components.backend.model, rundir, engine, state.episodes_done,
-                            test_problems, time.perf_counter() - started, notes=method.warnings())
+                            test_problems, time.perf_counter() - started,
+                            notes=method.warnings() + ([price_note] if price_note else []))
     rundir.write_json(RunDirectory.SUMMARY, summary)
     if summary.complete:
         pm.notify("on_run_end", summary=summary, run_dir=rundir.path)
     return summary
+
+
+def earlier_spending(config: RunConfig, rundir: RunDirectory, prices: PriceTable | None) -> Spending:
+    """What earlier sessions of this run spent (nothing for a new run), so --cost-limit holds for the
+    whole run: a resume under a limit already spent makes no call."""
+    spending = Spending.from_events(rundir.read_jsonl(RunDirectory.EVENTS), prices)
+    if config.cost_limit is not None and spending.unpriced_calls:
+        raise ConfigError(f"{spending.unpriced_calls} earlier calls of this run have no price, so --cost-limit "
+                          f"cannot count them; add {_quoted(sorted(spending.unpriced_models))} to the price table "
+                          f"'{config.prices}'.")
+    return spending
 
 
 def _restore_training(method: Method, engine: Engine, rundir: RunDirectory, checkpointer: Checkpointer) -> TrainState:
@@ -256,7 +295,7 @@ async def run_async(config: RunConfig, *, pm: EconashPluginManager | None = None
     pm = pm or make_plugin_manager()
     registries = registries or Registries.from_plugin_manager(pm)
     components = components or Components.build(config, registries)
-    prices = load_prices(config, components.backend)
+    prices = load_prices(config, components)
     # Load data before creating the run directory so a missing file leaves nothing behind.
     config = with_task_defaults(config, components.task)
     problems = load_problems(config, components)
@@ -333,7 +372,7 @@ async def resume_async(run_dir: Path, *, updates: dict[str, Any] | None = None,
     pm = pm or make_plugin_manager()
     registries = registries or Registries.from_plugin_manager(pm)
     components = components or Components.build(config, registries)
-    prices = load_prices(config, components.backend)
+    prices = load_prices(config, components)
     problems = load_problems(config, components)
     return await _execute(config, components, pm, registries, rundir, prices, problems, resuming=True)
 

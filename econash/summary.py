@@ -2,7 +2,8 @@
 actions a learned policy settled on, and trained against untrained on the same questions.
 
 Everything is computed from results.jsonl (and results-untrained.jsonl), never from counters kept
-in memory, so a resumed run counts every question exactly once.
+in memory, so a resumed run counts every question exactly once; what the run spent, from the
+``llm_call`` lines of events.jsonl (econash.engine.ledger.Spending), every session included.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from econash.engine.engine import Engine
+from econash.engine.ledger import Spending
 from econash.rundir import RunDirectory
 from econash.stats import paired_comparison, wilson_interval
 from econash.task import Task
@@ -119,6 +121,12 @@ def _usage(rows: list[Row]) -> Usage:
                  completion_tokens=sum(r.get("completion_tokens", 0) for r in rows))
 
 
+def rows_cost(rows: list[Row]) -> float | None:
+    """The dollars of these questions; None (unknown) when one of them has no known cost."""
+    costs = [row.get("cost") for row in rows]
+    return None if any(cost is None for cost in costs) else sum(costs)
+
+
 def build_summary(config: RunConfig, task: Task, model: str, rundir: RunDirectory, engine: Engine, n_train: int,
                   test_problems: list[Problem], wall_s: float, notes: list[str] | None = None) -> Summary:
     """The summary from results.jsonl (so resumed runs count every question once) and the train ledger."""
@@ -146,10 +154,12 @@ def build_summary(config: RunConfig, task: Task, model: str, rundir: RunDirector
                                      metrics=u_metrics, n_test=len(untrained_rows),
                                      tokens=TokenTotals.from_usage(_usage(untrained_rows), len(untrained_rows)),
                                      llm_calls=sum(r.get("calls", 0) for r in untrained_rows),
+                                     cost=rows_cost(untrained_rows) if priced else None,
                                      executor_actions=executor_actions(untrained_rows),
                                      wall_s=phase_wall_s(rundir, "eval-untrained"))
         comparison = compare_policies(rows, untrained_rows)
     complete = len(rows) == len(test_problems) and engine.stopped is None
+    spending = Spending.from_events(rundir.read_jsonl(RunDirectory.EVENTS), engine.prices) if priced else None
     return Summary(
         task=config.task,
         method=config.method,
@@ -166,8 +176,9 @@ def build_summary(config: RunConfig, task: Task, model: str, rundir: RunDirector
         llm_calls_train=train.calls,
         **breakdown,
         by_role_train=train.by_role,
-        cost=sum(r.get("cost") or 0.0 for r in rows) if priced else None,
-        cost_train=train.cost if priced else None,
+        cost=rows_cost(rows) if priced else None,
+        cost_train=train.known_cost if priced else None,
+        costs=spending.to_dict() if spending is not None else None,
         cached_calls=sum(r.get("cached_calls", 0) for r in rows),
         retries=sum(r.get("retries", 0) for r in rows) + train.retries,
         complete=complete,

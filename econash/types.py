@@ -118,6 +118,8 @@ class CallRecord(StrictModel):
     latency_s: float = 0.0
     cached: bool = False
     retries: int = 0
+    #: dollars at the run's prices (0 for a cached reply); None: no price table, or none for the model
+    cost: float | None = None
 
     @property
     def truncated(self) -> bool:
@@ -394,6 +396,7 @@ class UntrainedSummary(StrictModel):
     n_test: int = 0
     tokens: TokenTotals = Field(default_factory=TokenTotals)
     llm_calls: int = 0
+    cost: float | None = None
     #: per executor, the share of test questions on which it took each action
     executor_actions: list[dict[str, float]] = Field(default_factory=list)
     wall_s: float | None = None
@@ -422,6 +425,9 @@ class Summary(StrictModel):
     by_role_train: dict[str, RoleUsage] = Field(default_factory=dict)
     cost: float | None = None
     cost_train: float | None = None
+    #: dollars spent per phase and in all (key ``total``), every session and redone call included;
+    #: None values are unknown (a model without a price); None without a price table
+    costs: dict[str, float | None] | None = None
     cached_calls: int = 0
     retries: int = 0
     complete: bool = True

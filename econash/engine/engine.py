@@ -11,7 +11,7 @@ from typing import Any, Callable
 
 from econash.backend import Backend, ErrorKind
 from econash.engine.cache import ResponseCache, cache_key
-from econash.engine.ledger import CostLimitReached, Ledger, PriceTable
+from econash.engine.ledger import CostLimitReached, Ledger, PriceTable, Spending
 from econash.errors import BackendError, ConfigError, RetriesExhaustedError
 from econash.types import CallRecord, LLMRequest, LLMResult, RetryConfig, Usage
 
@@ -56,6 +56,9 @@ class Engine:
     emit: EventSink | None = None
     on_call: CallSink | None = None
     ledgers: dict[str, Ledger] = field(default_factory=dict)
+    #: what the run has spent, earlier sessions included (the runner seeds it from events.jsonl):
+    #: the cost limit holds for the whole run, not for one session
+    spending: Spending = field(default_factory=Spending)
     stats: EngineStats = field(default_factory=EngineStats)
     stopped: str | None = None
     _limits: dict[str, asyncio.Semaphore] = field(default_factory=dict)
@@ -67,7 +70,9 @@ class Engine:
 
     @property
     def spent(self) -> float:
-        return sum(ledger.cost for ledger in self.ledgers.values())
+        """Dollars spent by the run so far, in every phase and session (ledgers restored from a
+        checkpoint are not summed: what they count is already in ``spending``)."""
+        return self.spending.known_total
 
     def connection_key(self, backend: Backend) -> str:
         """Backends that talk to the same endpoint share one connection limit."""
@@ -186,9 +191,12 @@ class Engine:
             latency_s=result.latency_s,
             cached=result.cached,
             retries=retries,
+            # priced by the model the backend was asked for, the name the price table is checked for
+            cost=(0.0 if result.cached else self.prices.cost(backend.model, result.usage)) if self.prices else None,
         )
-        cost = self.prices.cost(backend.model, result.usage) if self.prices else None
-        self.ledger(self.ledger_phases.get(phase, phase)).add(record, cost)
+        self.ledger(self.ledger_phases.get(phase, phase)).add(record)
+        if not record.cached:
+            self.spending.add(phase, record.cost, backend.model)
         if self.on_call is not None:
             self.on_call(record, phase)
         return record
