@@ -15,7 +15,6 @@ Importing econash is light: torch and the LLM SDKs are imported only by the part
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
@@ -95,8 +94,10 @@ def run(config: RunConfig | None = None, **fields: Any) -> Summary:
 
 
 def read_summary(run_dir: str | Path) -> Summary:
-    """Read a run directory's summary.json."""
+    """Read a run directory's summary.json (a damaged one is a sentence: `econash resume` recomputes it)."""
+    from econash.integrity import read_summary_file
+
     path = Path(run_dir) / "summary.json"
     if not path.exists():
         raise EconashError(f"'{run_dir}' has no summary.json; is it a finished econash run directory?")
-    return Summary.model_validate(json.loads(path.read_text(encoding="utf-8")))
+    return read_summary_file(path)

@@ -339,7 +339,7 @@ def build_cli(pm: EconashPluginManager | None = None) -> click.Group:
         """Entries and hits per provider and model, and the file size."""
         from econash.engine.cache import ResponseCache
 
-        store = ResponseCache(path)
+        store = ResponseCache(path, for_writing=False)
         try:
             info = store.stats()
         finally:
@@ -355,14 +355,27 @@ def build_cli(pm: EconashPluginManager | None = None) -> click.Group:
     @click.option("--path", type=click.Path(path_type=Path), help="Cache file (default: the standard location).")
     @click.option("--backend", "provider", help="Clear only this backend's entries.")
     def clear(path: Path | None, provider: str | None) -> None:
-        """Delete cached responses (all, or one backend's)."""
-        from econash.engine.cache import ResponseCache
+        """Delete cached responses (all, or one backend's); a damaged cache file is replaced by an empty one."""
+        from econash.engine.cache import ResponseCache, default_cache_path
+        from econash.errors import DamagedCacheError
 
-        store = ResponseCache(path)
+        store: ResponseCache | None = None
         try:
+            store = ResponseCache(path)
             removed = store.clear(provider)
+        except DamagedCacheError:
+            target = store.path if store is not None else (path or default_cache_path())
+            if store is not None:
+                store.close()
+                store = None
+            size = ResponseCache.remove_files(target)
+            ResponseCache(target).close()
+            click.echo(f"the cache file {target} was damaged, so it was removed whole ({size / 1e6:.2f} MB, "
+                       "every backend's entries) and an empty one created")
+            return
         finally:
-            store.close()
+            if store is not None:
+                store.close()
         click.echo(f"removed {removed} cached responses")
 
     @cli.command(name="config")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 
 class EconashError(Exception):
     """A user-facing error: the message is one sentence that names the fix."""
@@ -43,3 +45,34 @@ def missing_dependency(feature: str, package: str, extra: str) -> MissingDepende
     return MissingDependencyError(
         f"{feature} needs the '{package}' package; install it with: pip install 'econash[{extra}]'."
     )
+
+
+class CacheError(EconashError):
+    """The response cache file is damaged or cannot be written; the message names the file and the fix."""
+
+
+class DamagedRunError(EconashError):
+    """A file of a run directory is damaged (a checkpoint that cannot be read, a line that is not a
+    result record); the message names the file and what to do about it."""
+
+
+class DamagedCacheError(CacheError):
+    """The response cache file is not a readable SQLite database; `econash cache clear` replaces it."""
+
+
+class RunWriteError(EconashError):
+    """A write into the run directory failed; what it half wrote was undone, so `econash resume`
+    continues the run once the cause is fixed."""
+
+
+class DiskFullError(RunWriteError):
+    """A write into the run directory failed because the disk is full."""
+
+
+class DamagedCheckpointError(DamagedRunError):
+    """A checkpoint file cannot be read; resume falls back to an older one, eval names the file."""
+
+    def __init__(self, path: Path, reason: str) -> None:
+        self.path = path
+        self.reason = reason
+        super().__init__(f"Checkpoint '{path}' is damaged ({reason}); evaluate another checkpoint from its folder.")

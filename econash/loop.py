@@ -12,7 +12,6 @@ exactly the questions already answered.
 from __future__ import annotations
 
 import asyncio
-import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Coroutine, Iterable
@@ -21,7 +20,7 @@ from econash.display import Progress
 from econash.early_stopping import plateaued
 from econash.engine.context import RunContext
 from econash.engine.ledger import CostLimitReached, Ledger
-from econash.errors import EconashError
+from econash.errors import DamagedCheckpointError, DamagedRunError, EconashError
 from econash.method import Method
 from econash.plugins import EconashPluginManager
 from econash.rundir import RunDirectory
@@ -77,14 +76,17 @@ class TrainState:
 
 
 class Checkpointer:
-    """Writes complete checkpoints atomically into RUN_DIR/checkpoints and finds the latest."""
+    """Writes complete checkpoints atomically into RUN_DIR/checkpoints and finds the latest that loads."""
 
     def __init__(self, rundir: RunDirectory, pm: EconashPluginManager, keep: int = 3) -> None:
+        self.rundir = rundir
         self.dir = rundir.path / RunDirectory.CHECKPOINTS
         self.pm = pm
         self.keep = keep
 
     def save(self, method: Method, train_ledger: Ledger, state: TrainState) -> Path:
+        import io
+
         import torch  # checkpoints hold torch tensors of learning methods; imported only when used
 
         payload = {
@@ -93,12 +95,11 @@ class Checkpointer:
             "ledger": train_ledger.to_dict(),
             "method": method.state_dict(),
         }
-        path = self.dir / f"ckpt-{state.updates:06d}-{state.episodes_done:06d}.pt"
-        tmp = path.with_suffix(".tmp")
-        torch.save(payload, tmp)
-        with open(tmp, "rb") as handle:
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
+        # Serialised in memory, then written whole or not at all (a full disk leaves the last one the latest).
+        buffer = io.BytesIO()
+        torch.save(payload, buffer)
+        name = f"ckpt-{state.updates:06d}-{state.episodes_done:06d}.pt"
+        path = self.rundir.write_atomically(f"{RunDirectory.CHECKPOINTS}/{name}", buffer.getvalue(), fsync=True)
         for old in self.all()[: -self.keep]:
             old.unlink(missing_ok=True)
         self.pm.notify("on_checkpoint", path=path, step=state.updates)
@@ -111,15 +112,59 @@ class Checkpointer:
         found = self.all()
         return found[-1] if found else None
 
+    def load_latest(self) -> tuple[Path | None, dict[str, Any] | None, list[DamagedCheckpointError]]:
+        """The newest checkpoint that loads, with the newer ones that did not (cut by a copy, a disk
+        fault). Those are renamed NAME.damaged, kept for a look but never again taken for the latest.
+        (None, None, []) when there is no checkpoint; one sentence when none loads."""
+        damaged: list[DamagedCheckpointError] = []
+        for path in reversed(self.all()):
+            try:
+                payload = self.load(path)
+            except DamagedCheckpointError as exc:
+                damaged.append(exc)
+                continue
+            for bad in damaged:
+                bad.path.rename(bad.path.with_name(bad.path.name + ".damaged"))
+            return path, payload, damaged
+        if damaged:
+            raise DamagedRunError(f"No checkpoint in '{self.dir}' can be read ({damaged[0].path.name}: "
+                                  f"{damaged[0].reason}); move them out of that folder to train again from the "
+                                  "start, or start a new run.")
+        return None, None, []
+
     @staticmethod
     def load(path: Path) -> dict[str, Any]:
         import torch
 
-        payload = torch.load(path, map_location="cpu", weights_only=False)
+        try:
+            payload = torch.load(path, map_location="cpu", weights_only=False)
+        except Exception as exc:  # noqa: BLE001  (a cut zip, garbage bytes, a bad pickle: all mean damage)
+            raise DamagedCheckpointError(path, _short_reason(exc)) from None
+        if not isinstance(payload, dict) or not {"train_state", "ledger", "method"} <= payload.keys():
+            raise DamagedCheckpointError(path, "it holds no econash checkpoint")
         if payload.get("format") != CHECKPOINT_FORMAT:
             raise EconashError(f"Checkpoint '{path}' has format {payload.get('format')}, not {CHECKPOINT_FORMAT}; "
                                "it was written by another econash version.")
         return payload
+
+    @staticmethod
+    def restore_method(method: Method, payload: dict[str, Any], path: Path) -> None:
+        """Load a checkpoint's method state; a state that does not fit the method as configured (another
+        team, other options) is one sentence, not the hundreds of parameter names torch would list."""
+        try:
+            method.load_state_dict(payload["method"])
+        except EconashError:
+            raise
+        except Exception as exc:  # noqa: BLE001
+            raise EconashError(f"Checkpoint '{path}' does not fit method '{getattr(method, 'name', '?')}' as "
+                               f"configured ({type(exc).__name__}); use the settings of the run that wrote it.") from None
+
+
+def _short_reason(exc: BaseException) -> str:
+    """The first sentence of an exception's message, printable and short (torch's run to a paragraph)."""
+    text = str(exc).split(". ")[0].strip().rstrip(".") or type(exc).__name__
+    text = "".join(c if c.isprintable() else "?" for c in text)
+    return text if len(text) <= 120 else text[:117] + "..."
 
 
 async def train_loop(

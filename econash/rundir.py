@@ -1,10 +1,13 @@
 """The run directory: manifest.json, events.jsonl, metrics.jsonl, results.jsonl, summary.json, checkpoints/.
 
 JSON-lines files are appended and flushed line by line, so a crash loses at most the work in flight.
+A write that fails (a full disk) is undone before its one-sentence error is raised: no half line, no
+half-written file is left to be counted, and `econash resume` continues once the cause is fixed.
 """
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import time
@@ -13,7 +16,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from econash.errors import ConfigError
+from econash.errors import ConfigError, DiskFullError, RunWriteError
 
 
 def _jsonable(value: Any) -> Any:
@@ -64,21 +67,60 @@ class RunDirectory:
 
     def write_json(self, name: str, data: Any) -> None:
         """Write a whole JSON file atomically (write to a temporary file, then rename)."""
+        self.write_atomically(name, (json.dumps(_jsonable(data), indent=2, sort_keys=False) + "\n").encode("utf-8"))
+
+    def write_atomically(self, name: str, data: bytes, *, fsync: bool = False) -> Path:
+        """Write ``name`` (relative to the run directory) whole or not at all: a temporary file, then a
+        rename. A failed write removes the temporary file and leaves the old file as it was."""
         target = self.path / name
-        tmp = target.with_suffix(target.suffix + ".tmp")
-        tmp.write_text(json.dumps(_jsonable(data), indent=2, sort_keys=False) + "\n", encoding="utf-8")
-        os.replace(tmp, target)
+        tmp = target.with_name(target.name + ".tmp")
+        try:
+            with open(tmp, "wb") as handle:
+                handle.write(data)
+                if fsync:
+                    handle.flush()
+                    os.fsync(handle.fileno())
+            os.replace(tmp, target)
+        except OSError as exc:
+            tmp.unlink(missing_ok=True)
+            raise self._write_failed(exc, target) from None
+        return target
+
+    def _write_failed(self, exc: OSError, target: Path) -> RunWriteError:
+        """The sentence for a write that failed; the caller has already undone what it half wrote."""
+        full = exc.errno in (errno.ENOSPC, errno.EDQUOT)
+        if target.name == self.MANIFEST:  # without a manifest there is nothing to resume
+            then = "free some space and run the command again" if full else "fix that and run the command again"
+        elif full:
+            then = f"free some space, then `econash resume {self.path}` continues the run"
+        else:
+            then = f"fix that, then `econash resume {self.path}` continues the run"
+        if full:
+            return DiskFullError(f"The disk is full: writing '{target}' failed and nothing half-written was kept; "
+                                 f"{then}.")
+        return RunWriteError(f"Writing '{target}' failed ({exc.strerror or exc}); {then}.")
 
     @staticmethod
     def _line(record: Any) -> str:
         return json.dumps(_jsonable(record), separators=(",", ":")) + "\n"
 
     def append(self, name: str, record: Any) -> None:
+        """Append one line, unbuffered; a write that fails (a full disk) is cut back off the file, so no
+        half line is left to be read as data."""
+        data = memoryview(self._line(record).encode("utf-8"))
         handle = self._handles.get(name)
         if handle is None:
-            handle = self._handles[name] = open(self.path / name, "a", encoding="utf-8")
-        handle.write(self._line(record))
-        handle.flush()
+            handle = self._handles[name] = open(self.path / name, "ab", buffering=0)
+        start = os.fstat(handle.fileno()).st_size
+        try:
+            while data:
+                data = data[handle.write(data):]
+        except OSError as exc:
+            try:
+                os.ftruncate(handle.fileno(), start)
+            except OSError:
+                pass  # what is left is a line without its end, which resume's repair_jsonl cuts
+            raise self._write_failed(exc, self.path / name) from None
 
     def close(self) -> None:
         for handle in self._handles.values():
@@ -90,10 +132,7 @@ class RunDirectory:
         handle = self._handles.pop(name, None)
         if handle is not None:
             handle.close()
-        target = self.path / name
-        tmp = target.with_suffix(target.suffix + ".tmp")
-        tmp.write_text("".join(self._line(r) for r in records), encoding="utf-8")
-        os.replace(tmp, target)
+        self.write_atomically(name, "".join(self._line(r) for r in records).encode("utf-8"))
 
     def read_jsonl(self, name: str) -> list[dict[str, Any]]:
         path = self.path / name

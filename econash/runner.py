@@ -20,7 +20,8 @@ from econash.engine.cache import ResponseCache
 from econash.engine.context import RunContext
 from econash.engine.engine import Engine
 from econash.engine.ledger import Ledger, PriceTable, Spending
-from econash.errors import ConfigError, EconashError
+from econash.errors import ConfigError, DamagedRunError, EconashError, RunWriteError
+from econash.integrity import read_results, read_summary_file
 from econash.loop import Checkpointer, TrainState, evaluate_loop, train_loop
 from econash.method import Method
 from econash.plugins import EconashPluginManager, make_plugin_manager
@@ -219,7 +220,7 @@ async def _execute(config: RunConfig, components: Components, pm: EconashPluginM
             await method.setup(run)
             if config.checkpoint is not None:  # `econash eval --checkpoint`: a frozen, trained policy
                 payload = Checkpointer.load(config.checkpoint)
-                method.load_state_dict(payload["method"])
+                Checkpointer.restore_method(method, payload, config.checkpoint)
                 state = TrainState(**payload["train_state"])
             elif resuming and method.learns:
                 state = _restore_training(method, engine, rundir, checkpointer)
@@ -242,7 +243,10 @@ async def _execute(config: RunConfig, components: Components, pm: EconashPluginM
                 await evaluate_loop(test_problems, method, run, rundir, pm, progress, concurrency=config.concurrency,
                                     done_ids=done_ids)
     except EconashError as exc:
-        emit({"type": "abort", "error": str(exc)})
+        try:
+            emit({"type": "abort", "error": str(exc)})
+        except RunWriteError:
+            pass  # the disk that failed the run cannot take its abort marker either
         raise
     finally:
         await backend.aclose()
@@ -272,19 +276,23 @@ def earlier_spending(config: RunConfig, rundir: RunDirectory, prices: PriceTable
 
 
 def _restore_training(method: Method, engine: Engine, rundir: RunDirectory, checkpointer: Checkpointer) -> TrainState:
-    """Load the latest checkpoint; cut metrics.jsonl back to it so no update is counted twice."""
-    latest = checkpointer.latest()
-    if latest is None:
+    """Load the latest checkpoint that can be read (a damaged newer one is skipped, with a note); cut
+    metrics.jsonl back to it so no update is counted twice."""
+    latest, payload, damaged = checkpointer.load_latest()
+    if latest is None or payload is None:
         state, keep = TrainState(), 0
     else:
-        payload = Checkpointer.load(latest)
-        method.load_state_dict(payload["method"])
+        Checkpointer.restore_method(method, payload, latest)
         engine.ledgers["train"] = Ledger.from_dict(payload["ledger"])
         state = TrainState(**payload["train_state"])
         keep = state.updates
+    for bad in damaged:
+        print(f"econash: note: checkpoint {bad.path} is damaged ({bad.reason}); resuming from {latest} instead "
+              f"(the damaged file is kept as {bad.path.name}.damaged).", file=sys.stderr, flush=True)
     rows = [row for row in rundir.read_jsonl(RunDirectory.METRICS) if row.get("step", 0) <= keep]
     rundir.rewrite_jsonl(RunDirectory.METRICS, rows)
     rundir.append(RunDirectory.EVENTS, {"type": "resume", "checkpoint": latest.name if latest else None,
+                                        "damaged_checkpoints": [bad.path.name for bad in damaged],
                                         "train_episodes_done": state.episodes_done, "updates": state.updates})
     return state
 
@@ -299,6 +307,8 @@ async def run_async(config: RunConfig, *, pm: EconashPluginManager | None = None
     # Load data before creating the run directory so a missing file leaves nothing behind.
     config = with_task_defaults(config, components.task)
     problems = load_problems(config, components)
+    if config.cache.train or config.cache.eval:  # a damaged or unwritable cache: a sentence, and no run directory
+        ResponseCache(config.cache.path).close()
     rundir = RunDirectory.create(config.run_dir, task=config.task, method=config.method)
     config = config.model_copy(update={"run_dir": rundir.path})
     manifest = RunManifest(econash_version=econash_version(), created=time.strftime("%Y-%m-%dT%H:%M:%S%z"),
@@ -321,6 +331,12 @@ def checkpoint_config(checkpoint: Path, flags: dict[str, Any]) -> RunConfig:
     if flags.get("method") and flags["method"] != base.method:
         raise ConfigError(f"Checkpoint '{checkpoint}' was trained by method '{base.method}', not "
                           f"'{flags['method']}'; leave --method out.")
+    executors, topology = flags.get("executors") or base.executors, flags.get("topology") or base.topology
+    if (executors, topology) != (base.executors, base.topology):  # its networks are shaped for its team
+        raise ConfigError(f"Checkpoint '{checkpoint.name}' has {base.executors} executors and the {base.topology} "
+                          f"topology (its run's manifest.json), not {executors} executors and the {topology} "
+                          "topology; leave --executors and --topology out, or train a run with that team.")
+    Checkpointer.load(checkpoint)  # a damaged file is one sentence before a run directory is made
     data = base.model_dump(mode="json")
     data.update({k: v for k, v in flags.items() if v is not None})
     data.update({"checkpoint": str(checkpoint), "run_dir": flags.get("run_dir"), "eval_untrained": False,
@@ -364,9 +380,14 @@ async def resume_async(run_dir: Path, *, updates: dict[str, Any] | None = None,
     rundir = RunDirectory(Path(run_dir))
     summary_path = rundir.path / RunDirectory.SUMMARY
     if summary_path.exists():
-        previous = Summary.model_validate_json(summary_path.read_text(encoding="utf-8"))
-        if previous.complete:
+        try:
+            previous = read_summary_file(summary_path)
+        except DamagedRunError:
+            previous = None  # derived from the results: recomputed below, with no call made twice
+        if previous is not None and previous.complete:
             return previous
+    for name in (RunDirectory.RESULTS, RunDirectory.RESULTS_UNTRAINED):
+        read_results(rundir.path / name)  # a bad line mid-file is a sentence, before the repair below cuts it
     for name in (RunDirectory.EVENTS, RunDirectory.METRICS, RunDirectory.RESULTS):
         repair_jsonl(rundir.path / name)
     pm = pm or make_plugin_manager()

@@ -14,6 +14,7 @@ from typing import Any
 
 from econash.engine.engine import Engine
 from econash.engine.ledger import Spending
+from econash.integrity import read_results
 from econash.rundir import RunDirectory
 from econash.stats import paired_comparison, wilson_interval
 from econash.task import Task
@@ -34,10 +35,11 @@ Row = dict[str, Any]
 
 
 def unique_rows(rundir: RunDirectory, name: str = RunDirectory.RESULTS) -> list[Row]:
-    """The lines of a results file, the first one per question id."""
+    """The lines of a results file, the first one per question id (a line that is not a result record
+    is one sentence naming it: econash.integrity)."""
     seen: set[str] = set()
     rows = []
-    for row in rundir.read_jsonl(name):
+    for row in read_results(rundir.path / name):
         if row.get("id") not in seen:
             seen.add(row["id"])
             rows.append(row)

@@ -6,6 +6,9 @@ seed and a draw index. The draw index keeps repeated samples of one prompt disti
 self-consistency and learned temperatures are never collapsed to one cached answer.
 
 Nothing secret is stored: keys are hashes, values are the answer text and its usage.
+
+A damaged file (garbage, truncated) or one that cannot be written raises a CacheError naming the file
+and the fix, never SQLite's own exception; `econash cache clear` replaces a damaged file.
 """
 
 from __future__ import annotations
@@ -16,9 +19,11 @@ import os
 import sqlite3
 import threading
 import time
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
+from econash.errors import CacheError, DamagedCacheError
 from econash.types import LLMRequest, LLMResult
 
 SCHEMA = """
@@ -43,6 +48,15 @@ def default_cache_path() -> Path:
     return base / "econash" / "responses.sqlite"
 
 
+# SQLite's primary result codes (the low byte of an extended code), by what they mean for the user
+_DAMAGED = {11, 26}  # SQLITE_CORRUPT, SQLITE_NOTADB
+_FULL = 13  # SQLITE_FULL
+_BUSY = {5, 6}  # SQLITE_BUSY, SQLITE_LOCKED
+_READ_ONLY = 8  # SQLITE_READONLY
+#: the files SQLite keeps beside the database (WAL mode, or a rollback journal)
+_SIDE_FILES = ("-wal", "-shm", "-journal")
+
+
 def cache_key(provider: str, model: str, identity: dict[str, Any], request: LLMRequest) -> str:
     sampling = request.sampling
     payload = {
@@ -64,19 +78,79 @@ def cache_key(provider: str, model: str, identity: dict[str, Any], request: LLMR
 class ResponseCache:
     """A thread-safe SQLite store of LLM results; safe to share between processes (WAL mode)."""
 
-    def __init__(self, path: Path | None = None) -> None:
+    def __init__(self, path: Path | None = None, *, for_writing: bool = True) -> None:
+        """Open (or create) the cache; with ``for_writing`` a write is tried and rolled back, so a
+        read-only file or folder is found before a run starts rather than at its first answer."""
         self.path = Path(path) if path is not None else default_cache_path()
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            blocked = next((p for p in self.path.parents if p.exists()), None)
+            reason = f"'{blocked}' is a file, not a folder" if blocked is not None and not blocked.is_dir() \
+                else f"its folder cannot be created: {exc.strerror}"
+            raise self._unwritable(reason) from None
         self._lock = threading.Lock()
-        self._db = sqlite3.connect(self.path, check_same_thread=False, timeout=30)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute(SCHEMA)
-        self._db.commit()
+        db: sqlite3.Connection | None = None
+        try:
+            with self._translated():
+                db = sqlite3.connect(self.path, check_same_thread=False, timeout=30)
+                db.execute("PRAGMA journal_mode=WAL")
+                db.execute(SCHEMA)
+                db.commit()
+                if for_writing:
+                    db.execute("INSERT OR REPLACE INTO responses (key, provider, model, result, created) "
+                               "VALUES ('', '', '', '', 0)")
+                    db.rollback()
+        except CacheError:
+            if db is not None:
+                db.close()
+            raise
+        self._db = db
         self.hits = 0
         self.misses = 0
 
+    def clear_command(self) -> str:
+        """The command that clears this cache file."""
+        default = self.path == default_cache_path()
+        return "econash cache clear" + ("" if default else f" --path {self.path}")
+
+    def _unwritable(self, reason: str) -> CacheError:
+        return CacheError(f"The response cache '{self.path}' cannot be written ({reason}); set ECONASH_CACHE_DIR "
+                          "(or -B cache.path=FILE) to a writable place, or run with --no-cache.")
+
+    @contextmanager
+    def _translated(self) -> Iterator[None]:
+        """SQLite's errors as one sentence that names the cache file and the fix."""
+        try:
+            yield
+        except sqlite3.Error as exc:
+            code = getattr(exc, "sqlite_errorcode", None)
+            primary = code & 0xFF if isinstance(code, int) else None
+            if primary in _DAMAGED:
+                raise DamagedCacheError(f"The response cache '{self.path}' is damaged ({exc}); clear it with "
+                                        f"`{self.clear_command()}`, or run with --no-cache.") from None
+            if primary == _FULL:
+                raise CacheError(f"The disk holding the response cache '{self.path}' is full; free some space, "
+                                 "or run with --no-cache.") from None
+            if primary in _BUSY:
+                raise CacheError(f"The response cache '{self.path}' stayed locked by another process for 30 s; "
+                                 "let it finish, or run with --no-cache.") from None
+            reason = "it is read-only" if primary == _READ_ONLY else "it is a folder" if self.path.is_dir() else str(exc)
+            raise self._unwritable(reason) from None
+
+    @staticmethod
+    def remove_files(path: Path) -> int:
+        """Delete a cache file and SQLite's files beside it (a damaged cache cannot be cleared row
+        by row); returns the bytes removed."""
+        removed = 0
+        for candidate in [path, *(path.with_name(path.name + suffix) for suffix in _SIDE_FILES)]:
+            if candidate.is_file():
+                removed += candidate.stat().st_size
+                candidate.unlink()
+        return removed
+
     def get(self, key: str) -> LLMResult | None:
-        with self._lock:
+        with self._lock, self._translated():
             row = self._db.execute("SELECT result FROM responses WHERE key = ?", (key,)).fetchone()
             if row is None:
                 self.misses += 1
@@ -88,7 +162,7 @@ class ResponseCache:
 
     def put(self, key: str, provider: str, result: LLMResult) -> None:
         stored = result.model_copy(update={"cached": False}).model_dump_json()
-        with self._lock:
+        with self._lock, self._translated():
             self._db.execute(
                 "INSERT OR REPLACE INTO responses (key, provider, model, result, created, hits) VALUES (?, ?, ?, ?, ?, 0)",
                 (key, provider, result.model, stored, time.time()),
@@ -96,7 +170,7 @@ class ResponseCache:
             self._db.commit()
 
     def stats(self) -> dict[str, Any]:
-        with self._lock:
+        with self._lock, self._translated():
             rows = self._db.execute(
                 "SELECT provider, model, COUNT(*), SUM(hits) FROM responses GROUP BY provider, model ORDER BY provider, model"
             ).fetchall()
@@ -109,7 +183,7 @@ class ResponseCache:
         }
 
     def clear(self, provider: str | None = None) -> int:
-        with self._lock:
+        with self._lock, self._translated():
             if provider is None:
                 cursor = self._db.execute("DELETE FROM responses")
             else:
