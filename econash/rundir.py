@@ -32,6 +32,10 @@ class RunDirectory:
     RESULTS_UNTRAINED = "results_untrained.jsonl"
     SUMMARY = "summary.json"
     CHECKPOINTS = "checkpoints"
+    #: The files written line by line. A crash can cut the last line of any of them, so resume
+    #: repairs every one (``repair``); ``append`` refuses any other name, so a new append-only file
+    #: cannot be added without being repaired too.
+    APPEND_ONLY = (EVENTS, METRICS, RESULTS, RESULTS_UNTRAINED)
 
     def __init__(self, path: Path) -> None:
         self.path = Path(path)
@@ -74,6 +78,8 @@ class RunDirectory:
         return json.dumps(_jsonable(record), separators=(",", ":")) + "\n"
 
     def append(self, name: str, record: Any) -> None:
+        if name not in self.APPEND_ONLY:
+            raise ValueError(f"'{name}' is not in RunDirectory.APPEND_ONLY; declare it there so resume repairs it.")
         handle = self._handles.get(name)
         if handle is None:
             handle = self._handles[name] = open(self.path / name, "a", encoding="utf-8")
@@ -94,6 +100,11 @@ class RunDirectory:
         tmp = target.with_suffix(target.suffix + ".tmp")
         tmp.write_text("".join(self._line(r) for r in records), encoding="utf-8")
         os.replace(tmp, target)
+
+    def repair(self) -> dict[str, int]:
+        """Cut the half-written last line of every append-only file (what kill -9 or a full disk can
+        leave), so lines appended by a resumed run are read; returns the bytes removed per file."""
+        return {name: repair_jsonl(self.path / name) for name in self.APPEND_ONLY}
 
     def read_jsonl(self, name: str) -> list[dict[str, Any]]:
         path = self.path / name

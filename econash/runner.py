@@ -25,7 +25,7 @@ from econash.loop import Checkpointer, TrainState, evaluate_loop, train_loop
 from econash.method import Method
 from econash.plugins import EconashPluginManager, make_plugin_manager
 from econash.registry import Registries
-from econash.rundir import RunDirectory, repair_jsonl
+from econash.rundir import RunDirectory
 from econash.summary import build_summary, unique_rows
 from econash.task import Task
 from econash.topology import Topology
@@ -253,7 +253,9 @@ async def _execute(config: RunConfig, components: Components, pm: EconashPluginM
         rundir.close()
     summary = build_summary(config, components.task, components.backend.model, rundir, engine, state.episodes_done,
                             test_problems, time.perf_counter() - started,
-                            notes=method.warnings() + ([price_note] if price_note else []))
+                            notes=method.warnings() + ([price_note] if price_note else []),
+                            untrained_expected=method.learns and config.eval_untrained and config.evaluate,
+                            training_done=not train_problems or state.done)
     rundir.write_json(RunDirectory.SUMMARY, summary)
     if summary.complete:
         pm.notify("on_run_end", summary=summary, run_dir=rundir.path)
@@ -367,8 +369,7 @@ async def resume_async(run_dir: Path, *, updates: dict[str, Any] | None = None,
         previous = Summary.model_validate_json(summary_path.read_text(encoding="utf-8"))
         if previous.complete:
             return previous
-    for name in (RunDirectory.EVENTS, RunDirectory.METRICS, RunDirectory.RESULTS):
-        repair_jsonl(rundir.path / name)
+    rundir.repair()
     pm = pm or make_plugin_manager()
     registries = registries or Registries.from_plugin_manager(pm)
     components = components or Components.build(config, registries)
