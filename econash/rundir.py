@@ -14,6 +14,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from econash.errors import ConfigError
+from econash.runlock import LOCK_NAME, RunLock, RunLockedError
 
 
 def _jsonable(value: Any) -> Any:
@@ -32,6 +33,7 @@ class RunDirectory:
     RESULTS_UNTRAINED = "results_untrained.jsonl"
     SUMMARY = "summary.json"
     CHECKPOINTS = "checkpoints"
+    LOCK = LOCK_NAME  # held by the one process writing the run (econash.runlock)
     #: The files written line by line. A crash can cut the last line of any of them, so resume
     #: repairs every one (``repair``); ``append`` refuses any other name, so a new append-only file
     #: cannot be added without being repaired too.
@@ -41,6 +43,8 @@ class RunDirectory:
         self.path = Path(path)
         # Append handles stay open (a write is flushed to the OS at once, which survives kill -9).
         self._handles: dict[str, Any] = {}
+        #: the run directory's lock when this writer created the directory (``create``)
+        self.lock: RunLock | None = None
 
     @classmethod
     def create(cls, path: Path | None, *, task: str, method: str) -> RunDirectory:
@@ -54,17 +58,44 @@ class RunDirectory:
         path = Path(path)
         if path.exists() and not path.is_dir():
             raise ConfigError(f"Run directory '{path}' is a file; choose another --run-dir.")
+        instead = "wait for it to finish, or choose another --run-dir"
         if path.is_dir() and (path / cls.MANIFEST).exists():
-            raise ConfigError(
-                f"Run directory '{path}' already holds a run; choose another --run-dir or use `econash resume {path}`."
-            )
+            try:
+                RunLock.acquire(path, instead=instead).release()  # a run still going is named first
+            except RunLockedError:
+                raise
+            except ConfigError:
+                pass  # a finished run in a folder we cannot write to: it still holds a run
+            raise cls._holds_a_run(path)
         try:
             (path / cls.CHECKPOINTS).mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise ConfigError(f"Run directory '{path}' cannot be created ({exc.strerror}); choose another --run-dir.") from None
-        for name in (cls.EVENTS, cls.METRICS, cls.RESULTS):
-            (path / name).touch()
-        return cls(path)
+        # Runs started at once with one --run-dir all get past the check above; the lock lets one
+        # through, and the manifest check again under it refuses those that come after it finished.
+        lock = RunLock.acquire(path, instead=instead)
+        try:
+            if (path / cls.MANIFEST).exists():
+                raise cls._holds_a_run(path)
+            for name in (cls.EVENTS, cls.METRICS, cls.RESULTS):
+                (path / name).touch()
+        except BaseException:
+            lock.release()
+            raise
+        rundir = cls(path)
+        rundir.lock = lock
+        return rundir
+
+    @staticmethod
+    def _holds_a_run(path: Path) -> ConfigError:
+        return ConfigError(
+            f"Run directory '{path}' already holds a run; choose another --run-dir or use `econash resume {path}`."
+        )
+
+    def unlock(self) -> None:
+        """Release the run directory's lock, if this writer holds it."""
+        if self.lock is not None:
+            self.lock.release()
 
     def write_json(self, name: str, data: Any) -> None:
         """Write a whole JSON file atomically (write to a temporary file, then rename)."""
