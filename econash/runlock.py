@@ -80,12 +80,14 @@ class RunLock:
         import fcntl
 
         path = Path(directory) / LOCK_NAME
+        if not path.parent.is_dir():
+            raise ConfigError(f"Run directory '{directory}' does not exist; give the folder of an econash run.")
         while True:
             try:
                 fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
             except OSError as exc:
-                raise ConfigError(f"Run directory '{directory}' cannot be locked ({exc.strerror}); choose a "
-                                  "--run-dir you can write to.") from None
+                raise ConfigError(f"Run directory '{directory}' cannot be locked ({exc.strerror}); econash writes "
+                                  f"{LOCK_NAME} there while it works, so make the folder writable.") from None
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
@@ -96,8 +98,8 @@ class RunLock:
                 raise RunLockedError(f"Run directory '{directory}' is in use by {who}; {instead}.") from None
             except OSError as exc:
                 os.close(fd)
-                raise ConfigError(f"Run directory '{directory}' cannot be locked ({exc.strerror}); choose a "
-                                  "--run-dir on a local disk.") from None
+                raise ConfigError(f"Run directory '{directory}' cannot be locked ({exc.strerror}): its file "
+                                  "system has no file locks; put the run directory on a local disk.") from None
             # A holder releasing at this moment removes the file after we opened it: our lock is then
             # on a file no one else sees, so lock the file now at that path instead.
             try:

@@ -174,3 +174,11 @@ def test_a_run_dir_held_by_a_resume_refuses_a_new_run_with_the_run_dir_advice(tm
         with pytest.raises(RunLockedError, match="choose another --run-dir"):
             RunDirectory.create(run_dir, task="arith", method="cot")
     assert not (run_dir / RunDirectory.MANIFEST).exists()
+
+
+def test_a_folder_that_cannot_be_locked_is_one_sentence(tmp_path):
+    with pytest.raises(EconashError, match="does not exist"):
+        RunLock.acquire(tmp_path / "missing", instead="wait for it")
+    (tmp_path / RunDirectory.LOCK).mkdir()  # a lock file that cannot be opened, even by root
+    with pytest.raises(EconashError, match="cannot be locked .*make the folder writable"):
+        RunLock.acquire(tmp_path, instead="wait for it")
