@@ -114,11 +114,12 @@ def during_evaluation(run_dir: Path) -> bool:
 CASES = {
     "untrained-evaluation": [Leg("run", untrained(3), before_training, half_line(RunDirectory.RESULTS_UNTRAINED))],
     "between-checkpoints": [Leg("run", updates(4), between_checkpoints, half_line(RunDirectory.METRICS))],
-    "right-after-a-checkpoint": [Leg("run", checkpoint(6), on_a_checkpoint, half_checkpoint)],
+    # slower calls: the next update must not land between seeing the checkpoint and the kill
+    "right-after-a-checkpoint": [Leg("run", checkpoint(6), on_a_checkpoint, half_checkpoint, latency_s=0.25)],
     "final-evaluation": [Leg("run", evaluated(3), during_evaluation, half_line(RunDirectory.RESULTS))],
     "resume-killed-twice": [
         Leg("run", updates(4), between_checkpoints),
-        Leg("resume", both(resumed(1), updates(8)), between_checkpoints, half_line(RunDirectory.EVENTS)),
+        Leg("resume", both(resumed(1), updates(7)), between_checkpoints, half_line(RunDirectory.EVENTS)),
         Leg("resume", both(resumed(2), evaluated(3)), during_evaluation, half_line(RunDirectory.RESULTS)),
     ],
 }
