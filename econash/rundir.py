@@ -17,6 +17,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from econash.errors import ConfigError, DiskFullError, RunWriteError
+from econash.runlock import LOCK_NAME, RunLock, RunLockedError
 
 
 def _jsonable(value: Any) -> Any:
@@ -35,11 +36,18 @@ class RunDirectory:
     RESULTS_UNTRAINED = "results_untrained.jsonl"
     SUMMARY = "summary.json"
     CHECKPOINTS = "checkpoints"
+    LOCK = LOCK_NAME  # held by the one process writing the run (econash.runlock)
+    #: The files written line by line. A crash can cut the last line of any of them, so resume
+    #: repairs every one (``repair``); ``append`` refuses any other name, so a new append-only file
+    #: cannot be added without being repaired too.
+    APPEND_ONLY = (EVENTS, METRICS, RESULTS, RESULTS_UNTRAINED)
 
     def __init__(self, path: Path) -> None:
         self.path = Path(path)
         # Append handles stay open (a write is flushed to the OS at once, which survives kill -9).
         self._handles: dict[str, Any] = {}
+        #: the run directory's lock when this writer created the directory (``create``)
+        self.lock: RunLock | None = None
 
     @classmethod
     def create(cls, path: Path | None, *, task: str, method: str) -> RunDirectory:
@@ -53,17 +61,44 @@ class RunDirectory:
         path = Path(path)
         if path.exists() and not path.is_dir():
             raise ConfigError(f"Run directory '{path}' is a file; choose another --run-dir.")
+        instead = "wait for it to finish, or choose another --run-dir"
         if path.is_dir() and (path / cls.MANIFEST).exists():
-            raise ConfigError(
-                f"Run directory '{path}' already holds a run; choose another --run-dir or use `econash resume {path}`."
-            )
+            try:
+                RunLock.acquire(path, instead=instead).release()  # a run still going is named first
+            except RunLockedError:
+                raise
+            except ConfigError:
+                pass  # a finished run in a folder we cannot write to: it still holds a run
+            raise cls._holds_a_run(path)
         try:
             (path / cls.CHECKPOINTS).mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise ConfigError(f"Run directory '{path}' cannot be created ({exc.strerror}); choose another --run-dir.") from None
-        for name in (cls.EVENTS, cls.METRICS, cls.RESULTS):
-            (path / name).touch()
-        return cls(path)
+        # Runs started at once with one --run-dir all get past the check above; the lock lets one
+        # through, and the manifest check again under it refuses those that come after it finished.
+        lock = RunLock.acquire(path, instead=instead)
+        try:
+            if (path / cls.MANIFEST).exists():
+                raise cls._holds_a_run(path)
+            for name in (cls.EVENTS, cls.METRICS, cls.RESULTS):
+                (path / name).touch()
+        except BaseException:
+            lock.release()
+            raise
+        rundir = cls(path)
+        rundir.lock = lock
+        return rundir
+
+    @staticmethod
+    def _holds_a_run(path: Path) -> ConfigError:
+        return ConfigError(
+            f"Run directory '{path}' already holds a run; choose another --run-dir or use `econash resume {path}`."
+        )
+
+    def unlock(self) -> None:
+        """Release the run directory's lock, if this writer holds it."""
+        if self.lock is not None:
+            self.lock.release()
 
     def write_json(self, name: str, data: Any) -> None:
         """Write a whole JSON file atomically (write to a temporary file, then rename)."""
@@ -107,6 +142,8 @@ class RunDirectory:
     def append(self, name: str, record: Any) -> None:
         """Append one line, unbuffered; a write that fails (a full disk) is cut back off the file, so no
         half line is left to be read as data."""
+        if name not in self.APPEND_ONLY:
+            raise ValueError(f"'{name}' is not in RunDirectory.APPEND_ONLY; declare it there so resume repairs it.")
         data = memoryview(self._line(record).encode("utf-8"))
         handle = self._handles.get(name)
         if handle is None:
@@ -133,6 +170,11 @@ class RunDirectory:
         if handle is not None:
             handle.close()
         self.write_atomically(name, "".join(self._line(r) for r in records).encode("utf-8"))
+
+    def repair(self) -> dict[str, int]:
+        """Cut the half-written last line of every append-only file (what kill -9 or a full disk can
+        leave), so lines appended by a resumed run are read; returns the bytes removed per file."""
+        return {name: repair_jsonl(self.path / name) for name in self.APPEND_ONLY}
 
     def read_jsonl(self, name: str) -> list[dict[str, Any]]:
         path = self.path / name

@@ -26,7 +26,8 @@ from econash.loop import Checkpointer, TrainState, evaluate_loop, train_loop
 from econash.method import Method
 from econash.plugins import EconashPluginManager, make_plugin_manager
 from econash.registry import Registries
-from econash.rundir import RunDirectory, repair_jsonl
+from econash.rundir import RunDirectory
+from econash.runlock import RunLock
 from econash.summary import build_summary, unique_rows
 from econash.task import Task
 from econash.topology import Topology
@@ -257,7 +258,9 @@ async def _execute(config: RunConfig, components: Components, pm: EconashPluginM
         rundir.close()
     summary = build_summary(config, components.task, components.backend.model, rundir, engine, state.episodes_done,
                             test_problems, time.perf_counter() - started,
-                            notes=method.warnings() + ([price_note] if price_note else []))
+                            notes=method.warnings() + ([price_note] if price_note else []),
+                            untrained_expected=method.learns and config.eval_untrained and config.evaluate,
+                            training_done=not train_problems or state.done)
     rundir.write_json(RunDirectory.SUMMARY, summary)
     if summary.complete:
         pm.notify("on_run_end", summary=summary, run_dir=rundir.path)
@@ -309,16 +312,19 @@ async def run_async(config: RunConfig, *, pm: EconashPluginManager | None = None
     problems = load_problems(config, components)
     if config.cache.train or config.cache.eval:  # a damaged or unwritable cache: a sentence, and no run directory
         ResponseCache(config.cache.path).close()
-    rundir = RunDirectory.create(config.run_dir, task=config.task, method=config.method)
-    config = config.model_copy(update={"run_dir": rundir.path})
-    manifest = RunManifest(econash_version=econash_version(), created=time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-                           config=redact(config.model_dump(mode="json")), plugins=plugin_infos(pm, registries),
-                           seed=config.seed, git_sha=git_sha(),
-                           prompt_version=getattr(components.method, "prompt_version", None),
-                           prompt_hash=getattr(components.method, "prompt_hash", None))
-    rundir.write_json(RunDirectory.MANIFEST, manifest)
-    pm.notify("on_run_start", config=config, run_dir=rundir.path)
-    return await _execute(config, components, pm, registries, rundir, prices, problems, resuming=False)
+    rundir = RunDirectory.create(config.run_dir, task=config.task, method=config.method)  # and lock it
+    try:
+        config = config.model_copy(update={"run_dir": rundir.path})
+        manifest = RunManifest(econash_version=econash_version(), created=time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+                               config=redact(config.model_dump(mode="json")), plugins=plugin_infos(pm, registries),
+                               seed=config.seed, git_sha=git_sha(),
+                               prompt_version=getattr(components.method, "prompt_version", None),
+                               prompt_hash=getattr(components.method, "prompt_hash", None))
+        rundir.write_json(RunDirectory.MANIFEST, manifest)
+        pm.notify("on_run_start", config=config, run_dir=rundir.path)
+        return await _execute(config, components, pm, registries, rundir, prices, problems, resuming=False)
+    finally:  # errors and Ctrl-C (asyncio cancels the run) included
+        rundir.unlock()
 
 
 def checkpoint_config(checkpoint: Path, flags: dict[str, Any]) -> RunConfig:
@@ -375,7 +381,15 @@ async def resume_async(run_dir: Path, *, updates: dict[str, Any] | None = None,
                        pm: EconashPluginManager | None = None, registries: Registries | None = None,
                        components: Components | None = None) -> Summary:
     """Finish a run that was killed or stopped: training from its last checkpoint, evaluation from
-    the first question without a line in results.jsonl."""
+    the first question without a line in results.jsonl. Holds the run directory's lock throughout,
+    so a second resume (or a run started with the same --run-dir) is refused, not run twice."""
+    instead = f"wait for it to finish, or stop that process and run `econash resume {run_dir}` again"
+    with RunLock.acquire(Path(run_dir), instead=instead):
+        return await _resume_locked(run_dir, updates=updates, pm=pm, registries=registries, components=components)
+
+
+async def _resume_locked(run_dir: Path, *, updates: dict[str, Any] | None, pm: EconashPluginManager | None,
+                         registries: Registries | None, components: Components | None) -> Summary:
     config = read_run_config(run_dir, updates)
     rundir = RunDirectory(Path(run_dir))
     summary_path = rundir.path / RunDirectory.SUMMARY
@@ -388,8 +402,7 @@ async def resume_async(run_dir: Path, *, updates: dict[str, Any] | None = None,
             return previous
     for name in (RunDirectory.RESULTS, RunDirectory.RESULTS_UNTRAINED):
         read_results(rundir.path / name)  # a bad line mid-file is a sentence, before the repair below cuts it
-    for name in (RunDirectory.EVENTS, RunDirectory.METRICS, RunDirectory.RESULTS):
-        repair_jsonl(rundir.path / name)
+    rundir.repair()
     pm = pm or make_plugin_manager()
     registries = registries or Registries.from_plugin_manager(pm)
     components = components or Components.build(config, registries)

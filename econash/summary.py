@@ -130,8 +130,14 @@ def rows_cost(rows: list[Row]) -> float | None:
 
 
 def build_summary(config: RunConfig, task: Task, model: str, rundir: RunDirectory, engine: Engine, n_train: int,
-                  test_problems: list[Problem], wall_s: float, notes: list[str] | None = None) -> Summary:
-    """The summary from results.jsonl (so resumed runs count every question once) and the train ledger."""
+                  test_problems: list[Problem], wall_s: float, notes: list[str] | None = None, *,
+                  untrained_expected: bool = False, training_done: bool = True) -> Summary:
+    """The summary from results.jsonl (so resumed runs count every question once) and the train ledger.
+
+    ``complete`` holds only when every phase has every question: training finished (or stopped
+    early by design, ``training_done``), the untrained policy answered every test question when
+    the run evaluates it (``untrained_expected``), and so did the trained one.
+    """
     wanted = {p.id for p in test_problems}
     rows = [row for row in unique_rows(rundir) if row["id"] in wanted]
     metrics = _metrics(task, rows)
@@ -160,7 +166,14 @@ def build_summary(config: RunConfig, task: Task, model: str, rundir: RunDirector
                                      executor_actions=executor_actions(untrained_rows),
                                      wall_s=phase_wall_s(rundir, "eval-untrained"))
         comparison = compare_policies(rows, untrained_rows)
-    complete = len(rows) == len(test_problems) and engine.stopped is None
+    notes = list(notes or [])
+    untrained_missing = len(test_problems) - len(untrained_rows) if untrained_expected else 0
+    if untrained_missing and engine.stopped is None and n_train:
+        notes.append(f"results_untrained.jsonl lacks {untrained_missing} of the {len(test_problems)} test questions "
+                     "and training has begun, so the untrained policy cannot answer them any more; the comparison "
+                     "covers the questions both policies answered.")
+    complete = (len(rows) == len(test_problems) and not untrained_missing and training_done
+                and engine.stopped is None)
     spending = Spending.from_events(rundir.read_jsonl(RunDirectory.EVENTS), engine.prices) if priced else None
     return Summary(
         task=config.task,
@@ -189,7 +202,7 @@ def build_summary(config: RunConfig, task: Task, model: str, rundir: RunDirector
         comparison=comparison,
         executor_actions=executor_actions(rows),
         detail_counts=detail_counts(rows),
-        notes=list(notes or []),
+        notes=notes,
         wall_s=round(wall_s, 3),
         run_dir=Path(rundir.path),
     )

@@ -1,6 +1,6 @@
 """Run or resume a fake-learner training run against an oracle fake backend.
 
-Used by test_resume.py in a subprocess that it kills with SIGKILL:
+Used by test_resume.py and test_resume_matrix.py in a subprocess that they kill with SIGKILL:
     python resume_script.py run|resume RUN_DIR LATENCY_S
 The oracle answers correctly only at temperature 0.5, so the learner has something to learn.
 """
@@ -15,6 +15,7 @@ from econash.runner import Components, resume_async, run_async
 from econash.testing import FakeBackend
 
 TRAIN, TEST = 60, 10
+CHECKPOINT_EVERY = 3  # so a kill can land between two checkpoints (15 updates, 4 episodes each)
 
 
 def build(latency_s: float) -> tuple[econash.Registries, Components]:
@@ -34,7 +35,7 @@ def build(latency_s: float) -> tuple[econash.Registries, Components]:
 
 def config(run_dir: str) -> econash.RunConfig:
     return econash.RunConfig(backend="fake", method="fake-learner", train_size=TRAIN, test_size=TEST, seed=0,
-                             concurrency=4, display="none", run_dir=run_dir,
+                             concurrency=4, display="none", run_dir=run_dir, checkpoint_every=CHECKPOINT_EVERY,
                              cache={"train": False, "eval": False})
 
 

@@ -1,7 +1,10 @@
-"""Resume after kill -9: every evaluation question exactly once, training continued exactly."""
+"""Resume after kill -9: every evaluation question exactly once, every append-only file repaired, and
+`complete` only when every phase has every question. The kill -9 matrix over a learning run is in
+test_resume_matrix.py."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import signal
@@ -10,14 +13,13 @@ import sys
 import time
 from pathlib import Path
 
-import torch
+import pytest
 
-from econash.rundir import repair_jsonl
+import resume_script
+from econash.rundir import RunDirectory, repair_jsonl
+from econash.runner import resume_async, run_async
 
 from conftest import REPO, run_cli
-
-SCRIPT = Path(__file__).with_name("resume_script.py")
-
 
 def lines(path: Path) -> list[dict]:
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
@@ -70,39 +72,6 @@ def test_killed_evaluation_resumes_with_every_question_exactly_once(tmp_path):
     assert any(e["type"] == "resume" for e in lines(run_dir / "events.jsonl")) is False  # cot has no training
     again = run_cli("resume", str(run_dir))
     assert again.returncode == 0 and len(lines(results)) == 16  # a finished run is left alone
-
-
-def final_state(run_dir: Path) -> dict:
-    checkpoints = sorted((run_dir / "checkpoints").glob("ckpt-*.pt"))
-    return torch.load(checkpoints[-1], weights_only=False)
-
-
-def test_killed_training_resumes_exactly(tmp_path):
-    reference = tmp_path / "reference"
-    subprocess.run([sys.executable, str(SCRIPT), "run", str(reference), "0"], check=True, cwd=REPO, timeout=120)
-
-    run_dir = tmp_path / "killed"
-    process = subprocess.Popen([sys.executable, str(SCRIPT), "run", str(run_dir), "0.1"], cwd=REPO)
-    checkpoints = run_dir / "checkpoints"
-    wait_for(lambda: checkpoints.exists() and len(list(checkpoints.glob("ckpt-*.pt"))) >= 2, process)
-    kill9(process)
-    assert not (run_dir / "summary.json").exists()
-    killed_at = len(lines(run_dir / "metrics.jsonl"))
-    assert 2 <= killed_at < 15, "the kill must land in the middle of training"
-
-    subprocess.run([sys.executable, str(SCRIPT), "resume", str(run_dir), "0"], check=True, cwd=REPO, timeout=120)
-
-    assert lines(run_dir / "metrics.jsonl") == lines(reference / "metrics.jsonl")
-    ours, theirs = final_state(run_dir), final_state(reference)
-    assert ours["method"] == theirs["method"] and ours["train_state"] == theirs["train_state"]
-    assert ours["ledger"]["calls"] == theirs["ledger"]["calls"] == 60
-    s1 = json.loads((run_dir / "summary.json").read_text())
-    s2 = json.loads((reference / "summary.json").read_text())
-    for key in ("accuracy", "n_train", "n_test", "llm_calls", "llm_calls_train", "tokens"):
-        assert s1[key] == s2[key], key
-    assert s2["accuracy"] == 1.0  # the learner found the right temperature
-    resumes = [e for e in lines(run_dir / "events.jsonl") if e["type"] == "resume"]
-    assert len(resumes) == 1 and resumes[0]["updates"] >= 2
 
 
 def test_cost_limit_stops_cleanly_and_resume_finishes(tmp_path):
@@ -159,3 +128,79 @@ def test_a_dev_evaluation_cut_by_the_cost_limit_is_redone_on_resume_and_counted_
     steps = [row["step"] for row in lines(run_dir / "metrics.jsonl")]
     assert done["complete"] is True and done["n_train"] == 16
     assert steps == list(range(1, 5)), steps
+
+
+# ---------------------------------------------------------------- every append-only file, every phase
+
+
+def learning_run(run_dir: Path) -> None:
+    """A whole fake-learner run in this process (untrained evaluation, training, evaluation)."""
+    registries, components = resume_script.build(0)
+    asyncio.run(run_async(resume_script.config(str(run_dir)), registries=registries, components=components))
+
+
+def resume_learning_run(run_dir: Path) -> dict:
+    registries, components = resume_script.build(0)
+    asyncio.run(resume_async(run_dir, registries=registries, components=components))
+    return json.loads((run_dir / "summary.json").read_text())
+
+
+def test_a_cut_untrained_line_is_repaired_and_the_untrained_policy_answers_every_question(tmp_path):
+    run_dir = tmp_path / "run"
+    learning_run(run_dir)
+    untrained = lines(run_dir / "results_untrained.jsonl")
+    # What a kill -9 during the untrained evaluation leaves: 5 answers, half of the sixth, nothing after.
+    (run_dir / "summary.json").unlink()
+    for name in ("metrics.jsonl", "results.jsonl"):
+        (run_dir / name).write_text("")
+    for checkpoint in (run_dir / "checkpoints").glob("*.pt"):
+        checkpoint.unlink()
+    sixth = json.dumps(untrained[5])
+    (run_dir / "results_untrained.jsonl").write_text(
+        "".join(json.dumps(row) + "\n" for row in untrained[:5]) + sixth[: len(sixth) // 2])
+
+    summary = resume_learning_run(run_dir)
+
+    assert summary["untrained"]["n_test"] == summary["n_test"] == resume_script.TEST
+    again = lines(run_dir / "results_untrained.jsonl")  # every line parses: the cut one was removed
+    assert sorted(row["id"] for row in again) == sorted(row["id"] for row in untrained)
+    assert summary["complete"] is True
+
+
+def test_a_run_missing_an_untrained_answer_is_not_complete(tmp_path):
+    run_dir = tmp_path / "run"
+    learning_run(run_dir)
+    assert json.loads((run_dir / "summary.json").read_text())["complete"] is True
+    path = run_dir / "results_untrained.jsonl"
+    path.write_text("".join(line + "\n" for line in path.read_text().splitlines()[:-1]))
+    (run_dir / "summary.json").unlink()
+
+    summary = resume_learning_run(run_dir)
+
+    assert summary["n_test"] == resume_script.TEST and summary["untrained"]["n_test"] == resume_script.TEST - 1
+    assert summary["complete"] is False
+    assert any("results_untrained.jsonl" in note for note in summary["notes"])
+
+
+def test_resume_repairs_every_append_only_file(tmp_path):
+    run_dir = tmp_path / "run"
+    learning_run(run_dir)
+    (run_dir / "summary.json").unlink()
+    for name in RunDirectory.APPEND_ONLY:
+        with open(run_dir / name, "a") as handle:
+            handle.write('{"id": "half a li')
+
+    resume_learning_run(run_dir)
+
+    for name in RunDirectory.APPEND_ONLY:
+        text = (run_dir / name).read_text()
+        assert text.endswith("\n") and len(lines(run_dir / name)) == len(text.splitlines()), name
+
+
+def test_every_jsonl_file_a_run_writes_is_declared_append_only(tmp_path):
+    run_dir = tmp_path / "run"
+    learning_run(run_dir)
+    written = {path.name for path in run_dir.glob("*.jsonl")}
+    assert written == set(RunDirectory.APPEND_ONLY)
+    with pytest.raises(ValueError, match="APPEND_ONLY"):
+        RunDirectory(run_dir).append("notes.jsonl", {"a": 1})
