@@ -34,6 +34,10 @@ class Backend(ABC):
     #: the model actually answering (for accounting); subclasses set it in __init__
     model: str = "unknown"
 
+    #: True when ``--model`` names a file (a GGUF path): the run stores it as an absolute path, so
+    #: that ``econash resume`` finds it from any working directory
+    model_is_file: ClassVar[bool] = False
+
     @abstractmethod
     async def generate(self, request: LLMRequest) -> LLMResult:
         """Answer one request."""

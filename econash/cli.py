@@ -145,6 +145,15 @@ def _cost_text(summary: Any) -> str | None:
     return f"cost: {', '.join(phases)}; {total}" if phases else f"cost: {total}"
 
 
+def shown_path(path: Path | str) -> str:
+    """A path as output shows it: relative to the working directory when it lies inside it."""
+    absolute = Path(os.path.abspath(path))
+    try:
+        return str(absolute.relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)
+
+
 def _print_summary(summary: Any) -> None:
     from rich.console import Console
     from rich.table import Table
@@ -182,10 +191,11 @@ def _print_summary(summary: Any) -> None:
     cost = _cost_text(summary)
     if cost is not None:
         console.print(cost)
-    console.print(f"run directory: {summary.run_dir}")
+    run_dir = shown_path(summary.run_dir) if summary.run_dir is not None else None
+    console.print(f"run directory: {run_dir}")
     if not summary.complete:
         reason = {"cost_limit": "the cost limit was reached"}.get(summary.stopped_reason or "", "it stopped early")
-        console.print(f"[bold yellow]The run is incomplete because {reason}; `econash resume {summary.run_dir}` "
+        console.print(f"[bold yellow]The run is incomplete because {reason}; `econash resume {run_dir}` "
                       "continues it (with a higher --cost-limit if needed).[/]")
 
 
@@ -277,8 +287,9 @@ def build_cli(pm: EconashPluginManager | None = None) -> click.Group:
         if as_json:
             click.echo(summary.model_dump_json(indent=2))
         else:
+            checkpoints = shown_path(Path(summary.run_dir or ".") / "checkpoints")
             click.echo(f"trained {summary.n_train} episodes ({summary.llm_calls_train} calls, "
-                       f"{summary.tokens.train.total} tokens); checkpoints in {summary.run_dir}/checkpoints")
+                       f"{summary.tokens.train.total} tokens); checkpoints in {checkpoints}")
             for note in summary.notes:
                 click.echo(f"note: {note}")
             cost = _cost_text(summary)
@@ -297,10 +308,10 @@ def build_cli(pm: EconashPluginManager | None = None) -> click.Group:
         from econash.runner import run as run_method
 
         flags = {name: kwargs.get(name) for name in RUN_FLAGS}
-        config = checkpoint_config(checkpoint, flags)
         if kwargs.get("overrides") or kwargs.get("config_file"):
             raise ConfigError("`econash eval` takes flags only (no --config or -B); the rest comes from the checkpoint's run.")
         state = _state(ctx)
+        config = checkpoint_config(checkpoint, flags, state.registries)
         summary = run_method(config, pm=state.pm, registries=state.registries)
         if as_json:
             click.echo(summary.model_dump_json(indent=2))
@@ -381,11 +392,13 @@ def build_cli(pm: EconashPluginManager | None = None) -> click.Group:
     @cli.command(name="config")
     @run_options
     @click.option("--keys", is_flag=True, help="List every config key with its default instead.")
-    def config_(keys: bool, **kwargs: Any) -> None:
+    @click.pass_context
+    def config_(ctx: click.Context, keys: bool, **kwargs: Any) -> None:
         """Print the resolved configuration (secrets redacted), or every valid key."""
         import yaml
 
-        from econash.config import config_keys, redact
+        from econash.config import config_keys
+        from econash.redaction import redact, secret_names
         from econash.types import RunConfig
 
         if keys:
@@ -397,7 +410,8 @@ def build_cli(pm: EconashPluginManager | None = None) -> click.Group:
                 click.echo(f"{key} = {json.dumps(value)}")
             return
         config = _load_config(kwargs)
-        click.echo(yaml.safe_dump(redact(config.model_dump(mode="json")), sort_keys=False).rstrip())
+        shown = redact(config.model_dump(mode="json"), secret_names(_state(ctx).registries))
+        click.echo(yaml.safe_dump(shown, sort_keys=False).rstrip())
 
     _add_plugin_commands(pm, cli)
     return cli

@@ -10,16 +10,20 @@ import difflib
 import os
 import typing
 from pathlib import Path
-from typing import Any, Iterable, Mapping
+from typing import TYPE_CHECKING, Any, Iterable, Mapping
 
 import yaml
 from pydantic import BaseModel, ValidationError
 
 from econash.errors import ConfigError
+from econash.redaction import OPTION_OWNERS
+from econash.redaction import is_secret_key, redact  # noqa: F401 - long imported from here
 from econash.types import RunConfig
 
+if TYPE_CHECKING:
+    from econash.registry import Registries
+
 ENV_PREFIX = "ECONASH_"
-SECRET_MARKERS = ("key", "token", "secret", "password", "authorization")
 
 
 def _submodel(model: type[BaseModel], name: str) -> type[BaseModel] | None:
@@ -201,15 +205,66 @@ def load_config(
         raise ConfigError(validation_message(exc)) from None
 
 
-def is_secret_key(key: str) -> bool:
-    lowered = key.lower()
-    return any(marker in lowered for marker in SECRET_MARKERS)
+def absolute_path(path: str | Path) -> Path:
+    """``path`` made absolute against the working directory (``~`` expanded, symlinks kept)."""
+    return Path(os.path.abspath(Path(path).expanduser()))
 
 
-def redact(value: Any) -> Any:
-    """A copy of a config dict with every secret-looking value replaced, for manifests and logs."""
-    if isinstance(value, Mapping):
-        return {k: ("<redacted>" if is_secret_key(str(k)) and v not in (None, "") else redact(v)) for k, v in value.items()}
+def _absolute_fields(model: BaseModel) -> BaseModel:
+    """A model with its Path fields, and its sub-models', absolute."""
+    update: dict[str, Any] = {}
+    for name in type(model).model_fields:
+        value = getattr(model, name)
+        if isinstance(value, BaseModel):
+            update[name] = _absolute_fields(value)
+        elif isinstance(value, Path):
+            update[name] = absolute_path(value)
+    return model.model_copy(update=update)
+
+
+def _absolute_options(options: dict[str, Any], model: type[BaseModel] | None) -> dict[str, Any]:
+    """A plugin's options with the values of its Options model's Path fields absolute."""
+    def is_path(key: str) -> bool:
+        field = model.model_fields.get(key) if model is not None else None
+        return field is not None and (field.annotation is Path or Path in typing.get_args(field.annotation))
+
+    return {key: str(absolute_path(value)) if isinstance(value, (str, Path)) and is_path(key) else value
+            for key, value in options.items()}
+
+
+def _model_is_file(registries: Registries, backend: Any) -> bool:
+    entry = registries.backends.entries.get(backend) if isinstance(backend, str) else None
+    return entry is not None and bool(getattr(entry.factory, "model_is_file", False))
+
+
+def _absolute_executor_models(value: Any, registries: Registries) -> Any:
+    """Executors' backends (econash.types.ExecutorBackend) in topology options, their model files absolute."""
     if isinstance(value, list):
-        return [redact(v) for v in value]
-    return value
+        return [_absolute_executor_models(item, registries) for item in value]
+    if not isinstance(value, dict):
+        return value
+    fixed = {key: _absolute_executor_models(item, registries) for key, item in value.items()}
+    if isinstance(value.get("model"), str) and _model_is_file(registries, value.get("backend")):
+        fixed["model"] = str(absolute_path(value["model"]))
+    return fixed
+
+
+def with_absolute_paths(config: RunConfig, registries: Registries | None = None) -> RunConfig:
+    """The config with every path in it absolute, so that ``econash resume`` and ``econash eval
+    --checkpoint`` find the data, prices, cache and checkpoint from any working directory.
+
+    Paths are RunConfig's Path fields (``cache.path`` included) and, given the registries, the Path
+    fields of the run's plugins' Options models (``task_options.database``) and the model of a
+    backend whose model is a file (``--model`` of the local backend, or of a hetero executor's).
+    """
+    config = typing.cast(RunConfig, _absolute_fields(config))
+    if registries is None:
+        return config
+    update: dict[str, Any] = {}
+    for key, (kind, name_key) in OPTION_OWNERS.items():
+        entry = registries.kind(kind).entries.get(getattr(config, name_key))
+        update[key] = _absolute_options(getattr(config, key), entry.options_model() if entry is not None else None)
+    update["topology_options"] = _absolute_executor_models(update["topology_options"], registries)
+    if config.model and _model_is_file(registries, config.backend):
+        update["model"] = str(absolute_path(config.model))
+    return config.model_copy(update=update)

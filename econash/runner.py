@@ -14,7 +14,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from econash.backend import Backend
-from econash.config import redact, validation_message
+from econash.config import absolute_path, validation_message, with_absolute_paths
 from econash.display import Progress
 from econash.engine.cache import ResponseCache
 from econash.engine.context import RunContext
@@ -25,6 +25,7 @@ from econash.integrity import read_results, read_summary_file
 from econash.loop import Checkpointer, TrainState, evaluate_loop, train_loop
 from econash.method import Method
 from econash.plugins import EconashPluginManager, make_plugin_manager
+from econash.redaction import drop_secrets, redact, restore_secrets, secret_names
 from econash.registry import Registries
 from econash.rundir import RunDirectory
 from econash.runlock import RunLock
@@ -41,8 +42,6 @@ from econash.types import (
     RunManifest,
     Summary,
 )
-
-REDACTED = "<redacted>"
 
 
 def econash_version() -> str:
@@ -305,6 +304,7 @@ async def run_async(config: RunConfig, *, pm: EconashPluginManager | None = None
     """Train (if the method learns) and evaluate; write the run directory; return the summary."""
     pm = pm or make_plugin_manager()
     registries = registries or Registries.from_plugin_manager(pm)
+    config = with_absolute_paths(config, registries)  # a resume from another folder finds them
     components = components or Components.build(config, registries)
     prices = load_prices(config, components)
     # Load data before creating the run directory so a missing file leaves nothing behind.
@@ -314,9 +314,10 @@ async def run_async(config: RunConfig, *, pm: EconashPluginManager | None = None
         ResponseCache(config.cache.path).close()
     rundir = RunDirectory.create(config.run_dir, task=config.task, method=config.method)  # and lock it
     try:
-        config = config.model_copy(update={"run_dir": rundir.path})
+        config = config.model_copy(update={"run_dir": absolute_path(rundir.path)})
         manifest = RunManifest(econash_version=econash_version(), created=time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-                               config=redact(config.model_dump(mode="json")), plugins=plugin_infos(pm, registries),
+                               config=redact(config.model_dump(mode="json"), secret_names(registries)),
+                               plugins=plugin_infos(pm, registries),
                                seed=config.seed, git_sha=git_sha(),
                                prompt_version=getattr(components.method, "prompt_version", None),
                                prompt_hash=getattr(components.method, "prompt_hash", None))
@@ -327,13 +328,15 @@ async def run_async(config: RunConfig, *, pm: EconashPluginManager | None = None
         rundir.unlock()
 
 
-def checkpoint_config(checkpoint: Path, flags: dict[str, Any]) -> RunConfig:
-    """The config for evaluating a checkpoint: its run's config, changed by the given flags."""
+def checkpoint_config(checkpoint: Path, flags: dict[str, Any], registries: Registries | None = None) -> RunConfig:
+    """The config for evaluating a checkpoint: its run's config (secrets from the environment again),
+    changed by the given flags."""
     checkpoint = Path(checkpoint)
     if not checkpoint.is_file():
         raise ConfigError(f"Checkpoint '{checkpoint}' does not exist; give a file from RUN_DIR/checkpoints/.")
     run_dir = checkpoint.resolve().parent.parent
-    base = read_run_config(run_dir)
+    registries = registries or Registries.from_plugin_manager(make_plugin_manager())
+    base = read_run_config(run_dir, registries=registries, action="evaluate its checkpoint")
     if flags.get("method") and flags["method"] != base.method:
         raise ConfigError(f"Checkpoint '{checkpoint}' was trained by method '{base.method}', not "
                           f"'{flags['method']}'; leave --method out.")
@@ -345,22 +348,19 @@ def checkpoint_config(checkpoint: Path, flags: dict[str, Any]) -> RunConfig:
     Checkpointer.load(checkpoint)  # a damaged file is one sentence before a run directory is made
     data = base.model_dump(mode="json")
     data.update({k: v for k, v in flags.items() if v is not None})
-    data.update({"checkpoint": str(checkpoint), "run_dir": flags.get("run_dir"), "eval_untrained": False,
-                 "evaluate": True})
+    data.update({"checkpoint": str(absolute_path(checkpoint)), "run_dir": flags.get("run_dir"),
+                 "eval_untrained": False, "evaluate": True})
     try:
         return RunConfig.model_validate(data)
     except ValidationError as exc:
         raise ConfigError(validation_message(exc)) from None
 
 
-def _drop_redacted(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {k: _drop_redacted(v) for k, v in value.items() if v != REDACTED}
-    return value
-
-
-def read_run_config(run_dir: Path, updates: dict[str, Any] | None = None) -> RunConfig:
-    """The resolved config of an existing run; secrets were redacted, so they come from the environment."""
+def read_run_config(run_dir: Path, updates: dict[str, Any] | None = None, *, registries: Registries | None = None,
+                    action: str = "resume it") -> RunConfig:
+    """The resolved config of an existing run. Its secrets were never stored: with ``registries`` they
+    are read from the environment again (a missing one is a ConfigError ending "set VAR to
+    ``action``"), without them they are left out, which is enough to read the run's settings."""
     manifest_path = Path(run_dir) / RunDirectory.MANIFEST
     if not manifest_path.exists():
         raise ConfigError(f"'{run_dir}' is not an econash run directory (it has no manifest.json).")
@@ -368,9 +368,11 @@ def read_run_config(run_dir: Path, updates: dict[str, Any] | None = None) -> Run
         manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
     except json.JSONDecodeError:
         raise ConfigError(f"'{manifest_path}' is not valid JSON; the run directory is damaged.") from None
-    data = _drop_redacted(manifest.get("config", {}))
+    recorded = manifest.get("config", {})
+    data = (restore_secrets(recorded, registries, run_dir=run_dir, action=action) if registries is not None
+            else drop_secrets(recorded))
     data.update({k: v for k, v in (updates or {}).items() if v is not None})
-    data["run_dir"] = str(run_dir)
+    data["run_dir"] = str(absolute_path(run_dir))
     try:
         return RunConfig.model_validate(data)
     except ValidationError as exc:
@@ -405,6 +407,7 @@ async def _resume_locked(run_dir: Path, *, updates: dict[str, Any] | None, pm: E
     rundir.repair()
     pm = pm or make_plugin_manager()
     registries = registries or Registries.from_plugin_manager(pm)
+    config = read_run_config(run_dir, updates, registries=registries)  # now with its secrets
     components = components or Components.build(config, registries)
     prices = load_prices(config, components)
     problems = load_problems(config, components)

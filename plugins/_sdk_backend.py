@@ -22,6 +22,7 @@ from pydantic import Field
 
 from econash.backend import Backend, EmptyCompletionError, ErrorKind
 from econash.errors import ConfigError
+from econash.redaction import secret_field
 from econash.types import StrictModel
 
 #: sent as the key to servers that need none (a local server given by --base-url)
@@ -42,7 +43,8 @@ class SDKBackend(Backend):
     empty_answer: ClassVar[str] = "an empty completion"
 
     class Options(StrictModel):
-        api_key: str | None = None
+        #: a subclass's Options names its key's environment variable: secret_field(env=key_env)
+        api_key: str | None = secret_field()
         max_connections: int = Field(32, ge=1)
         timeout_s: float = Field(120.0, gt=0)
 
@@ -59,8 +61,8 @@ class SDKBackend(Backend):
         base_url = base_url or os.environ.get(self.base_url_env) or None
         self.base_url = self._normalise_base_url(base_url) if base_url else None
         self._api_key = resolve_key(api_key, self.key_env, self.base_url,
-                                    f"The {self.name} backend needs an API key; set {self.key_env} or pass "
-                                    "-B backend_options.api_key=....")
+                                    f"The {self.name} backend needs an API key; set the environment variable "
+                                    f"{self.key_env}.")
         self.max_connections = max_connections
         self.timeout_s = float(timeout_s)
         self._client: Any = None

@@ -16,6 +16,7 @@ from pydantic import Field
 from econash.backend import EmptyCompletionError
 from econash.errors import missing_dependency
 from econash.hookspecs import hookimpl
+from econash.redaction import secret_field
 from econash.types import Capabilities, LLMRequest, LLMResult, Message, Usage
 from econash_plugins._sdk_backend import SDKBackend, host_root
 
@@ -84,6 +85,7 @@ class AnthropicBackend(SDKBackend):
     empty_answer = "no text"
 
     class Options(SDKBackend.Options):
+        api_key: str | None = secret_field(env="ANTHROPIC_API_KEY")
         max_connections: int = Field(16, ge=1)
         send_sampling: bool = True
 

@@ -187,7 +187,7 @@ def trained_methods(methods: list[str], base: RunConfig, registries: Registries)
 def role_settings(config: RunConfig, registries: Registries) -> dict[str, dict[str, Any]]:
     """Every role's temperature and completion cap in one run: the run's generation settings resolved
     as the runner resolves them (the task's cap where the user set none), then the method's own
-    declaration. Not read back from manifest.json, whose redaction hides generation.max_tokens."""
+    declaration. Computed from the config the comparison ran, which manifest.json also records."""
     from econash.runner import with_task_defaults
 
     task = registries.tasks.create(config.task, config.task_options, data=config.data)

@@ -54,6 +54,7 @@ class LocalBackend(Backend):
     """In-process llama.cpp (llama-cpp-python) on a GGUF file; default SmolLM2-135M-Instruct."""
 
     name = "local"
+    model_is_file = True
 
     class Options(StrictModel):
         # llama.cpp rounds a smaller context up to 256 while llama-cpp-python keeps the smaller

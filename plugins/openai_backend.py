@@ -24,6 +24,7 @@ from econash.backend import EmptyCompletionError
 from econash.embedder import Embedder
 from econash.errors import BackendError, ConfigError, missing_dependency
 from econash.hookspecs import hookimpl
+from econash.redaction import secret_field
 from econash.types import Capabilities, LLMRequest, LLMResult, StrictModel, Usage
 from econash_plugins._sdk_backend import (
     PLACEHOLDER_KEY,  # noqa: F401 - kept importable from here, where it used to live
@@ -107,6 +108,7 @@ class OpenAIBackend(SDKBackend):
     compatible_api = "an OpenAI-compatible API"
 
     class Options(SDKBackend.Options):
+        api_key: str | None = secret_field(env="OPENAI_API_KEY")
         organization: str | None = None
 
     def __init__(self, model: str | None = None, base_url: str | None = None, *, api_key: str | None = None,
@@ -184,7 +186,7 @@ class OpenAIEmbedder(Embedder):
     class Options(StrictModel):
         model: str | None = None
         base_url: str | None = None
-        api_key: str | None = None
+        api_key: str | None = secret_field(env="OPENAI_API_KEY")
         dim: int | None = Field(None, ge=1)
         batch_size: int = Field(64, ge=1)
         timeout_s: float = Field(60.0, gt=0)
@@ -200,8 +202,8 @@ class OpenAIEmbedder(Embedder):
         base_url = base_url or os.environ.get(self.base_url_env) or None
         self.base_url = self._normalise_base_url(base_url) if base_url else None
         self._api_key = resolve_key(api_key, self.key_env, self.base_url,
-                                    f"The {self.name} embedder needs an API key; set {self.key_env} or pass the "
-                                    "embedder option api_key=....")
+                                    f"The {self.name} embedder needs an API key; set the environment variable "
+                                    f"{self.key_env}.")
         self.batch_size = batch_size
         self.timeout_s = float(timeout_s)
         self._declared_dim = dim

@@ -12,6 +12,7 @@ from typing import Any, Callable
 
 from econash.errors import missing_dependency
 from econash.hookspecs import hookimpl
+from econash.redaction import secret_field
 from econash.types import Capabilities, LLMRequest, LLMResult
 from econash_plugins._sdk_backend import SDKBackend, _error_code, _is_context_length, host_root
 from econash_plugins.openai_backend import OpenAIEmbedder, chat_completion
@@ -44,6 +45,9 @@ class TogetherBackend(SDKBackend):
     default_model = DEFAULT_MODEL
     response_kind = "chat completions JSON"
     compatible_api = "a Together-compatible API"
+
+    class Options(SDKBackend.Options):
+        api_key: str | None = secret_field(env="TOGETHER_API_KEY")
 
     def __init__(self, model: str | None = None, base_url: str | None = None, *, api_key: str | None = None,
                  max_connections: int = 32, timeout_s: float = 120.0) -> None:
@@ -97,6 +101,9 @@ class TogetherEmbedder(OpenAIEmbedder):
     key_env = "TOGETHER_API_KEY"
     base_url_env = "TOGETHER_BASE_URL"
     default_url = TOGETHER_URL
+
+    class Options(OpenAIEmbedder.Options):
+        api_key: str | None = secret_field(env="TOGETHER_API_KEY")
 
     def _import_sdk(self) -> Any:
         return _import_together()
