@@ -11,9 +11,9 @@ from typing import Any
 
 import click
 
-from econash.errors import ConfigError, EconashError
+from econash.errors import ConfigError, EconashError, RunInterrupted
 from econash.plugins import EconashPluginManager, make_plugin_manager
-from econash.registry import KIND_SINGULAR, Registries
+from econash.registry import Registries
 
 
 class EconashGroup(click.Group):
@@ -22,10 +22,16 @@ class EconashGroup(click.Group):
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
+        except RunInterrupted as exc:  # not an error: the sentence says how to continue
+            click.echo(str(exc), err=True)
+            ctx.exit(exc.exit_code)
         except EconashError as exc:
             click.echo(f"Error: {exc}", err=True)
             ctx.exit(exc.exit_code)
-        except (click.exceptions.Exit, click.ClickException, click.Abort, KeyboardInterrupt):
+        except KeyboardInterrupt:  # Ctrl-C outside a run (a run raises RunInterrupted): no click "Aborted!"
+            click.echo("Interrupted.", err=True)
+            ctx.exit(130)
+        except (click.exceptions.Exit, click.ClickException, click.Abort):
             raise
         except Exception as exc:
             if os.environ.get("ECONASH_DEBUG"):
@@ -203,11 +209,13 @@ def build_cli(pm: EconashPluginManager | None = None) -> click.Group:
             click.echo(f"{failure.plugin}: FAILED TO LOAD ({failure.error})")
 
     @cli.command(name="list")
-    @click.argument("kind", type=click.Choice(list(KIND_SINGULAR)))
+    # KIND is checked by Registries.kind: click's Choice would print its six choices one per line when
+    # the argument is missing.
+    @click.argument("kind", metavar="KIND")
     @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
     @click.pass_context
     def list_(ctx: click.Context, kind: str, as_json: bool) -> None:
-        """List the backends, tasks, rewards, topologies, methods or embedders that plugins provide."""
+        """List the backends, tasks, rewards, topologies, methods or embedders (KIND) that plugins provide."""
         registry = _state(ctx).registries.kind(kind)
         entries = [registry.entries[name] for name in registry.names()]
         if as_json:
@@ -251,6 +259,8 @@ def build_cli(pm: EconashPluginManager | None = None) -> click.Group:
         state = _state(ctx)
         if not state.registries.methods.get(config.method).factory.learns:
             raise ConfigError(f"Method '{config.method}' does not learn; use `econash run` to evaluate it.")
+        if config.train_size == 0:
+            raise ConfigError("`econash train` with a train size of 0 has nothing to train; give --train-size N.")
         summary = run_method(config, pm=state.pm, registries=state.registries)
         if as_json:
             click.echo(summary.model_dump_json(indent=2))
@@ -312,9 +322,9 @@ def build_cli(pm: EconashPluginManager | None = None) -> click.Group:
     @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
     def stats(path: Path | None, as_json: bool) -> None:
         """Entries and hits per provider and model, and the file size."""
-        from econash.engine.cache import ResponseCache
+        from econash.engine.cache import open_cache
 
-        store = ResponseCache(path)
+        store = open_cache(path)
         try:
             info = store.stats()
         finally:
@@ -331,9 +341,9 @@ def build_cli(pm: EconashPluginManager | None = None) -> click.Group:
     @click.option("--backend", "provider", help="Clear only this backend's entries.")
     def clear(path: Path | None, provider: str | None) -> None:
         """Delete cached responses (all, or one backend's)."""
-        from econash.engine.cache import ResponseCache
+        from econash.engine.cache import open_cache
 
-        store = ResponseCache(path)
+        store = open_cache(path)
         try:
             removed = store.clear(provider)
         finally:

@@ -43,3 +43,11 @@ def missing_dependency(feature: str, package: str, extra: str) -> MissingDepende
     return MissingDependencyError(
         f"{feature} needs the '{package}' package; install it with: pip install 'econash[{extra}]'."
     )
+
+
+class RunInterrupted(EconashError):
+    """Ctrl-C (exit 130) or SIGTERM (exit 143) stopped a run; the message says how to continue it."""
+
+    def __init__(self, message: str, exit_code: int) -> None:
+        super().__init__(message)
+        self.exit_code = exit_code

@@ -37,6 +37,8 @@ class RunDirectory:
         self.path = Path(path)
         # Append handles stay open (a write is flushed to the OS at once, which survives kill -9).
         self._handles: dict[str, Any] = {}
+        #: whether create() made the folder itself (so discard_unstarted() may remove it)
+        self.made_folder = False
 
     @classmethod
     def create(cls, path: Path | None, *, task: str, method: str) -> RunDirectory:
@@ -50,17 +52,58 @@ class RunDirectory:
         path = Path(path)
         if path.exists() and not path.is_dir():
             raise ConfigError(f"Run directory '{path}' is a file; choose another --run-dir.")
+        made_folder = not path.exists()
         if path.is_dir() and (path / cls.MANIFEST).exists():
-            raise ConfigError(
-                f"Run directory '{path}' already holds a run; choose another --run-dir or use `econash resume {path}`."
-            )
+            if not cls._failed_before_any_work(path):
+                raise ConfigError(f"Run directory '{path}' already holds a run; choose another --run-dir or use "
+                                  f"`econash resume {path}`.")
+            for name in (cls.MANIFEST, cls.EVENTS, cls.METRICS, cls.RESULTS, cls.RESULTS_UNTRAINED, cls.SUMMARY):
+                (path / name).unlink(missing_ok=True)  # the failed attempt: nothing in it is work
         try:
             (path / cls.CHECKPOINTS).mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise ConfigError(f"Run directory '{path}' cannot be created ({exc.strerror}); choose another --run-dir.") from None
         for name in (cls.EVENTS, cls.METRICS, cls.RESULTS):
             (path / name).touch()
-        return cls(path)
+        rundir = cls(path)
+        rundir.made_folder = made_folder
+        return rundir
+
+    @classmethod
+    def _failed_before_any_work(cls, path: Path) -> bool:
+        """Whether the run in ``path`` stopped on an error (its last event is ``abort``) before it
+        recorded a result, a learner update or a checkpoint. Its config caused the error (a model name
+        the server does not know, say), and resume cannot change the config, so a new run may start over
+        there. A killed run (no abort) or one with any finished work is resumed instead."""
+        if any((path / name).is_file() and (path / name).stat().st_size
+               for name in (cls.RESULTS, cls.RESULTS_UNTRAINED, cls.METRICS)):
+            return False
+        if any((path / cls.CHECKPOINTS).glob("*")):
+            return False
+        events = path / cls.EVENTS
+        lines = events.read_bytes().splitlines() if events.is_file() else []
+        try:
+            last = json.loads(lines[-1]) if lines else None
+        except ValueError:
+            return False
+        return isinstance(last, dict) and last.get("type") == "abort"
+
+    def discard_unstarted(self) -> None:
+        """Undo create() for a run that failed before its manifest was written: remove the files it left
+        empty and, when create() made the folder, the folder. A folder without a manifest is not a run,
+        so a new run may use it anyway; this only leaves nothing behind."""
+        self.close()
+        if (self.path / self.MANIFEST).exists():
+            return  # the run started: its directory is resumable and stays
+        for name in (self.EVENTS, self.METRICS, self.RESULTS, self.RESULTS_UNTRAINED):
+            file = self.path / name
+            if file.is_file() and file.stat().st_size == 0:
+                file.unlink()
+        for folder in (self.path / self.CHECKPOINTS, *((self.path,) if self.made_folder else ())):
+            try:
+                folder.rmdir()  # only an empty folder goes
+            except OSError:
+                pass
 
     def write_json(self, name: str, data: Any) -> None:
         """Write a whole JSON file atomically (write to a temporary file, then rename)."""

@@ -2,25 +2,24 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import subprocess
-import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from pydantic import ValidationError
 
 from econash.backend import Backend
 from econash.config import redact, validation_message
 from econash.display import Progress
-from econash.engine.cache import ResponseCache
+from econash.engine.cache import open_cache
 from econash.engine.context import RunContext
 from econash.engine.engine import Engine
 from econash.engine.ledger import Ledger, PriceTable
-from econash.errors import ConfigError, EconashError
+from econash.errors import ConfigError, DataError, EconashError
+from econash.interrupt import run_until_signal
 from econash.loop import Checkpointer, TrainState, evaluate_loop, train_loop
 from econash.method import Method
 from econash.plugins import EconashPluginManager, make_plugin_manager
@@ -30,6 +29,7 @@ from econash.summary import build_summary, unique_rows
 from econash.task import Task
 from econash.topology import Topology
 from econash.types import (
+    SCHEMA_VERSION,
     CallRecord,
     ClusterLayout,
     GenerationConfig,
@@ -146,7 +146,20 @@ def load_problems(config: RunConfig, components: Components) -> Problems:
         raise ConfigError(f"The {config.task} train split has {len(train)} questions, none left for a dev slice "
                           f"after {config.train_size} training questions; lower --train-size or set dev.size=0.")
     test = task.load("test", config.test_size, config.seed) if config.evaluate else []
+    _check_questions(config, "train", train, wanted=bool(learn))
+    _check_questions(config, "test", test, wanted=config.evaluate)
     return Problems(train=train[:config.train_size], dev=train[config.train_size:], test=test)
+
+
+def _check_questions(config: RunConfig, split: str, problems: list[Problem], *, wanted: bool) -> None:
+    """A split asked for must hold questions with text: an empty one would be a "complete" run of
+    nothing (accuracy 0.000), and an empty question would be graded as a question."""
+    if wanted and not problems:
+        hint = "use --train-size 0" if split == "train" else "check --data and the task options"
+        raise DataError(f"Task '{config.task}' gave no {split} questions; {hint}.")
+    blank = next((p.id for p in problems if not p.question.strip()), None)
+    if blank is not None:
+        raise DataError(f"Task '{config.task}' gave question '{blank}' with no text; fix or remove it in the data.")
 
 
 def with_task_defaults(config: RunConfig, task: Task) -> RunConfig:
@@ -162,7 +175,7 @@ def with_task_defaults(config: RunConfig, task: Task) -> RunConfig:
 
 async def _execute(config: RunConfig, components: Components, pm: EconashPluginManager, registries: Registries,
                    rundir: RunDirectory, prices: PriceTable | None, problems: Problems, *,
-                   resuming: bool) -> Summary:
+                   resuming: bool, begin: Callable[[], None] | None = None) -> Summary:
     task, method, backend = components.task, components.method, components.backend
 
     def emit(event: dict[str, Any]) -> None:
@@ -176,7 +189,7 @@ async def _execute(config: RunConfig, components: Components, pm: EconashPluginM
                                       ("eval-untrained", config.cache.eval), ("dev", config.cache.eval)) if on}
     train_problems, test_problems = problems.train, problems.test
     engine = Engine(retry=config.retry, timeout_s=config.generation.timeout_s,
-                    cache=ResponseCache(config.cache.path) if phases else None, cache_phases=frozenset(phases),
+                    cache=open_cache(config.cache.path) if phases else None, cache_phases=frozenset(phases),
                     prices=prices, cost_limit=config.cost_limit, max_connections=config.max_connections,
                     emit=emit, on_call=on_call)
     run = RunContext(backend=backend, task=task, generation=config.generation, engine=engine,
@@ -196,6 +209,8 @@ async def _execute(config: RunConfig, components: Components, pm: EconashPluginM
                 state = TrainState(**payload["train_state"])
             elif resuming and method.learns:
                 state = _restore_training(method, engine, rundir, checkpointer)
+            if begin is not None:
+                begin()  # everything is checked: the manifest makes the folder a run
             if method.learns and config.eval_untrained and config.evaluate and not state.episodes_done:
                 # The same questions before learning: random actions, same prompts, for the side-by-side table.
                 method.set_policy("untrained")
@@ -215,7 +230,8 @@ async def _execute(config: RunConfig, components: Components, pm: EconashPluginM
                 await evaluate_loop(test_problems, method, run, rundir, pm, progress, concurrency=config.concurrency,
                                     done_ids=done_ids)
     except EconashError as exc:
-        emit({"type": "abort", "error": str(exc)})
+        if (rundir.path / RunDirectory.MANIFEST).exists():
+            emit({"type": "abort", "error": str(exc)})
         raise
     finally:
         await backend.aclose()
@@ -251,8 +267,13 @@ def _restore_training(method: Method, engine: Engine, rundir: RunDirectory, chec
 
 
 async def run_async(config: RunConfig, *, pm: EconashPluginManager | None = None,
-                    registries: Registries | None = None, components: Components | None = None) -> Summary:
-    """Train (if the method learns) and evaluate; write the run directory; return the summary."""
+                    registries: Registries | None = None, components: Components | None = None,
+                    on_start: Callable[[Path], None] | None = None) -> Summary:
+    """Train (if the method learns) and evaluate; write the run directory; return the summary.
+
+    Everything that can fail on the config is checked first: plugins and their options, data, prices,
+    the cache, and the method's setup. The manifest, which makes the folder a run, is written only
+    then, and ``on_start`` is told the run directory; a failure before leaves no run behind."""
     pm = pm or make_plugin_manager()
     registries = registries or Registries.from_plugin_manager(pm)
     components = components or Components.build(config, registries)
@@ -267,9 +288,19 @@ async def run_async(config: RunConfig, *, pm: EconashPluginManager | None = None
                            seed=config.seed, git_sha=git_sha(),
                            prompt_version=getattr(components.method, "prompt_version", None),
                            prompt_hash=getattr(components.method, "prompt_hash", None))
-    rundir.write_json(RunDirectory.MANIFEST, manifest)
-    pm.notify("on_run_start", config=config, run_dir=rundir.path)
-    return await _execute(config, components, pm, registries, rundir, prices, problems, resuming=False)
+
+    def begin() -> None:
+        rundir.write_json(RunDirectory.MANIFEST, manifest)
+        if on_start is not None:
+            on_start(rundir.path)
+        pm.notify("on_run_start", config=config, run_dir=rundir.path)
+
+    try:
+        return await _execute(config, components, pm, registries, rundir, prices, problems, resuming=False,
+                              begin=begin)
+    except BaseException:
+        rundir.discard_unstarted()  # a failure before the manifest: a new run may use the folder
+        raise
 
 
 def checkpoint_config(checkpoint: Path, flags: dict[str, Any]) -> RunConfig:
@@ -298,16 +329,32 @@ def _drop_redacted(value: Any) -> Any:
     return value
 
 
-def read_run_config(run_dir: Path, updates: dict[str, Any] | None = None) -> RunConfig:
-    """The resolved config of an existing run; secrets were redacted, so they come from the environment."""
+def read_manifest_config(run_dir: Path) -> dict[str, Any]:
+    """The ``config`` of a run's manifest.json. A damaged or newer manifest is one sentence: an empty
+    config would otherwise resume with the defaults, another backend and model than the run's."""
     manifest_path = Path(run_dir) / RunDirectory.MANIFEST
     if not manifest_path.exists():
-        raise ConfigError(f"'{run_dir}' is not an econash run directory (it has no manifest.json).")
+        raise ConfigError(f"'{run_dir}' is not an econash run directory (it has no manifest.json, as a run that "
+                          "failed before it started); start the run again with `econash run`.")
     try:
         manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError:
+    except (json.JSONDecodeError, UnicodeDecodeError):
         raise ConfigError(f"'{manifest_path}' is not valid JSON; the run directory is damaged.") from None
-    data = _drop_redacted(manifest.get("config", {}))
+    except OSError as exc:
+        raise ConfigError(f"'{manifest_path}' cannot be read ({exc.strerror}); check its permissions.") from None
+    if not isinstance(manifest, dict) or not isinstance(manifest.get("config"), dict):
+        raise ConfigError(f"'{manifest_path}' holds no run config; the run directory is damaged, so start the "
+                          "run again with `econash run`.")
+    version = manifest.get("schema_version")
+    if isinstance(version, int) and version > SCHEMA_VERSION:
+        raise ConfigError(f"'{manifest_path}' has schema version {version}, newer than this econash reads "
+                          f"({SCHEMA_VERSION}); upgrade econash to continue the run.")
+    return manifest["config"]
+
+
+def read_run_config(run_dir: Path, updates: dict[str, Any] | None = None) -> RunConfig:
+    """The resolved config of an existing run; secrets were redacted, so they come from the environment."""
+    data = _drop_redacted(read_manifest_config(run_dir))
     data.update({k: v for k, v in (updates or {}).items() if v is not None})
     data["run_dir"] = str(run_dir)
     try:
@@ -339,18 +386,13 @@ async def resume_async(run_dir: Path, *, updates: dict[str, Any] | None = None,
 
 
 def run(config: RunConfig, **kwargs: Any) -> Summary:
-    """Synchronous wrapper of :func:`run_async` for scripts and the CLI."""
-    return _sync(run_async(config, **kwargs))
+    """Synchronous wrapper of :func:`run_async` for scripts and the CLI; Ctrl-C or SIGTERM raise
+    RunInterrupted naming the run directory that `econash resume` continues."""
+    started: list[Path] = []
+    return run_until_signal(run_async(config, on_start=started.append, **kwargs),
+                            lambda: started[0] if started else None)
 
 
 def resume(run_dir: Path, **kwargs: Any) -> Summary:
     """Synchronous wrapper of :func:`resume_async`."""
-    return _sync(resume_async(run_dir, **kwargs))
-
-
-def _sync(coroutine: Any) -> Summary:
-    try:
-        return asyncio.run(coroutine)
-    except KeyboardInterrupt:
-        print("econash: interrupted; finished work is kept: `econash resume RUN_DIR` continues it.", file=sys.stderr)
-        raise
+    return run_until_signal(resume_async(run_dir, **kwargs), lambda: Path(run_dir))

@@ -19,6 +19,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from econash.errors import ConfigError
 from econash.types import LLMRequest, LLMResult
 
 SCHEMA = """
@@ -121,3 +122,14 @@ class ResponseCache:
     def close(self) -> None:
         with self._lock:
             self._db.close()
+
+
+def open_cache(path: Path | None = None) -> ResponseCache:
+    """The response cache, or one sentence when its file cannot be opened (the cache folder is a file,
+    or not writable), instead of an sqlite3 or OS error from inside a run."""
+    try:
+        return ResponseCache(path)
+    except (OSError, sqlite3.OperationalError) as exc:
+        where = path if path is not None else default_cache_path()
+        raise ConfigError(f"The response cache {where} cannot be opened ({exc}); set ECONASH_CACHE_DIR (or "
+                          "cache.path) to a writable folder, or pass --no-cache.") from None
