@@ -11,9 +11,10 @@ from typing import Any
 
 import click
 
-from econash.errors import ConfigError, EconashError
+from econash.errors import ConfigError, EconashError, RunInterrupted
 from econash.plugins import EconashPluginManager, make_plugin_manager
-from econash.registry import KIND_SINGULAR, Registries
+from econash.registry import Registries
+from econash.summary_text import cost_text, print_summary, shown_path
 
 
 class EconashGroup(click.Group):
@@ -22,10 +23,16 @@ class EconashGroup(click.Group):
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
+        except RunInterrupted as exc:  # not an error: the sentence says how to continue
+            click.echo(str(exc), err=True)
+            ctx.exit(exc.exit_code)
         except EconashError as exc:
             click.echo(f"Error: {exc}", err=True)
             ctx.exit(exc.exit_code)
-        except (click.exceptions.Exit, click.ClickException, click.Abort, KeyboardInterrupt):
+        except KeyboardInterrupt:  # Ctrl-C outside a run (a run raises RunInterrupted): no click "Aborted!"
+            click.echo("Interrupted.", err=True)
+            ctx.exit(130)
+        except (click.exceptions.Exit, click.ClickException, click.Abort):
             raise
         except Exception as exc:
             if os.environ.get("ECONASH_DEBUG"):
@@ -108,97 +115,6 @@ def _load_config(kwargs: dict[str, Any]) -> Any:
     return load_config(config_file=kwargs.get("config_file"), flags=flags, overrides=kwargs.get("overrides", ()))
 
 
-def _accuracy_cell(accuracy: float | None, ci: Any) -> str:
-    if accuracy is None:
-        return "n/a"
-    return f"{accuracy:.3f} [{ci[0]:.2f}, {ci[1]:.2f}]" if ci else f"{accuracy:.3f}"
-
-
-def _actions_text(shares: list[dict[str, float]], limit: int = 2) -> str:
-    """'1: T=0 p=1 steps 100%; 2: ...': each executor's most frequent actions on the test questions."""
-    parts = []
-    for i, share in enumerate(shares):
-        top = list(share.items())[:limit]
-        rest = " ..." if len(share) > limit else ""
-        parts.append(f"{i + 1}: " + ", ".join(f"{label} {value:.0%}" for label, value in top) + rest)
-    return "; ".join(parts)
-
-
-PHASE_NAMES = {"eval-untrained": "untrained evaluation", "train": "training", "dev": "dev slice",
-               "eval": "evaluation"}
-
-
-def _dollars(value: float | None) -> str:
-    return "unknown" if value is None else f"${value:.4f}"
-
-
-def _cost_text(summary: Any) -> str | None:
-    """'cost: $0.13 untrained evaluation, $0.25 training, $0.13 evaluation; $0.51 in all': what every
-    phase spent (a model without a price makes its phases and the total unknown, never $0)."""
-    if summary.costs is None:
-        if summary.cost is None:
-            return None
-        return f"cost: {_dollars(summary.cost)} evaluation, {_dollars(summary.cost_train)} training"
-    phases = [f"{_dollars(dollars)} {PHASE_NAMES.get(phase, phase)}" for phase, dollars in summary.costs.items()
-              if phase != "total"]
-    total = f"{_dollars(summary.costs.get('total'))} in all"
-    return f"cost: {', '.join(phases)}; {total}" if phases else f"cost: {total}"
-
-
-def shown_path(path: Path | str) -> str:
-    """A path as output shows it: relative to the working directory when it lies inside it."""
-    absolute = Path(os.path.abspath(path))
-    try:
-        return str(absolute.relative_to(Path.cwd()))
-    except ValueError:
-        return str(path)
-
-
-def _print_summary(summary: Any) -> None:
-    from rich.console import Console
-    from rich.table import Table
-
-    table = Table(title=f"econash run: {summary.method} on {summary.task}")
-    for column in ("policy", "questions", "accuracy [95% CI]", "tokens/question", "calls", "wall s"):
-        table.add_column(column)
-    u = summary.untrained
-    if u is not None:
-        table.add_row("untrained", str(u.n_test), _accuracy_cell(u.accuracy, u.accuracy_ci),
-                      f"{u.tokens.per_question:.1f}", str(u.llm_calls), "" if u.wall_s is None else f"{u.wall_s:.1f}")
-    table.add_row("trained" if u is not None or summary.n_train else summary.method, str(summary.n_test),
-                  _accuracy_cell(summary.accuracy, summary.accuracy_ci), f"{summary.tokens.per_question:.1f}",
-                  str(summary.llm_calls), f"{summary.wall_s:.1f}" + (" (run)" if u is not None else ""))
-    console = Console(width=None if sys.stdout.isatty() else 120)
-    console.print(f"{summary.backend} backend, model {summary.model}")
-    console.print(table)
-    if u is not None and u.executor_actions:
-        console.print(f"untrained actions per executor: {_actions_text(u.executor_actions)}")
-    if summary.executor_actions:
-        label = "trained actions" if u is not None or summary.n_train else "actions"
-        console.print(f"{label} per executor: {_actions_text(summary.executor_actions)}")
-    if summary.comparison is not None:
-        console.print(summary.comparison.verdict)
-    if summary.n_train:
-        train = summary.tokens.train
-        console.print(f"training: {summary.n_train} episodes, {summary.llm_calls_train} calls, {train.total} tokens "
-                      f"({train.per_question:.1f} per episode)")
-    truncated = {role: usage.truncated for role, usage in summary.by_role.items() if usage.truncated}
-    if truncated:
-        console.print("calls cut at their token cap (evaluation): "
-                      + ", ".join(f"{role} {count}" for role, count in truncated.items()))
-    for note in summary.notes:
-        console.print(f"[yellow]note:[/] {note}")
-    cost = _cost_text(summary)
-    if cost is not None:
-        console.print(cost)
-    run_dir = shown_path(summary.run_dir) if summary.run_dir is not None else None
-    console.print(f"run directory: {run_dir}")
-    if not summary.complete:
-        reason = {"cost_limit": "the cost limit was reached"}.get(summary.stopped_reason or "", "it stopped early")
-        console.print(f"[bold yellow]The run is incomplete because {reason}; `econash resume {run_dir}` "
-                      "continues it (with a higher --cost-limit if needed).[/]")
-
-
 def build_cli(pm: EconashPluginManager | None = None) -> click.Group:
     """Build the `econash` command group around a plugin manager (made from entry points if None)."""
     from econash import __version__
@@ -235,11 +151,13 @@ def build_cli(pm: EconashPluginManager | None = None) -> click.Group:
             click.echo(f"{failure.plugin}: FAILED TO LOAD ({failure.error})")
 
     @cli.command(name="list")
-    @click.argument("kind", type=click.Choice(list(KIND_SINGULAR)))
+    # KIND is checked by Registries.kind: click's Choice would print its six choices one per line when
+    # the argument is missing.
+    @click.argument("kind", metavar="KIND")
     @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
     @click.pass_context
     def list_(ctx: click.Context, kind: str, as_json: bool) -> None:
-        """List the backends, tasks, rewards, topologies, methods or embedders that plugins provide."""
+        """List the backends, tasks, rewards, topologies, methods or embedders (KIND) that plugins provide."""
         registry = _state(ctx).registries.kind(kind)
         entries = [registry.entries[name] for name in registry.names()]
         if as_json:
@@ -269,7 +187,7 @@ def build_cli(pm: EconashPluginManager | None = None) -> click.Group:
         if as_json:
             click.echo(summary.model_dump_json(indent=2))
         else:
-            _print_summary(summary)
+            print_summary(summary)
 
     @cli.command()
     @run_options
@@ -283,6 +201,8 @@ def build_cli(pm: EconashPluginManager | None = None) -> click.Group:
         state = _state(ctx)
         if not state.registries.methods.get(config.method).factory.learns:
             raise ConfigError(f"Method '{config.method}' does not learn; use `econash run` to evaluate it.")
+        if config.train_size == 0:
+            raise ConfigError("`econash train` with a train size of 0 has nothing to train; give --train-size N.")
         summary = run_method(config, pm=state.pm, registries=state.registries)
         if as_json:
             click.echo(summary.model_dump_json(indent=2))
@@ -292,7 +212,7 @@ def build_cli(pm: EconashPluginManager | None = None) -> click.Group:
                        f"{summary.tokens.train.total} tokens); checkpoints in {checkpoints}")
             for note in summary.notes:
                 click.echo(f"note: {note}")
-            cost = _cost_text(summary)
+            cost = cost_text(summary)
             if cost is not None:
                 click.echo(cost)
 
@@ -316,7 +236,7 @@ def build_cli(pm: EconashPluginManager | None = None) -> click.Group:
         if as_json:
             click.echo(summary.model_dump_json(indent=2))
         else:
-            _print_summary(summary)
+            print_summary(summary)
 
     @cli.command()
     @click.argument("run_dir", type=click.Path(path_type=Path, file_okay=False))
@@ -337,7 +257,7 @@ def build_cli(pm: EconashPluginManager | None = None) -> click.Group:
         if as_json:
             click.echo(summary.model_dump_json(indent=2))
         else:
-            _print_summary(summary)
+            print_summary(summary)
 
     @cli.group()
     def cache() -> None:

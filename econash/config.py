@@ -90,7 +90,9 @@ def validation_message(exc: ValidationError, model: type[BaseModel] = RunConfig,
         return f"Unknown {prefix}'{key}'; {hint}"
     got = error.get("input")
     shown = f" (got {got!r})" if not isinstance(got, (dict, list)) else ""
-    return f"Invalid value for {prefix}'{key}': {error['msg']}{shown}."
+    # A validator's own ValueError reads "Value error, must be ..."; the sentence needs only its words.
+    message = error["msg"].removeprefix("Value error, ")
+    return f"Invalid value for {prefix}'{key}': {message}{shown}."
 
 
 def parse_override(text: str) -> tuple[str, Any]:
@@ -155,6 +157,8 @@ def read_config_file(path: Path) -> dict[str, Any]:
         raise ConfigError(f"Config file '{path}' does not exist; check the path given to --config.") from None
     except OSError as exc:
         raise ConfigError(f"Config file '{path}' cannot be read ({exc.strerror}); check its permissions.") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"Config file '{path}' is not a text file; --config takes a YAML file of config keys.") from None
     try:
         data = yaml.safe_load(text) or {}
     except yaml.YAMLError as exc:

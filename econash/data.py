@@ -270,6 +270,12 @@ class Record:
     def error(self, problem: str) -> DataError:
         return DataError(f"Data file {self.where} {problem}; fix or remove that record.")
 
+    def problem(self, build: Callable[[Record], T]) -> T:
+        """``build(self)``; a question with no text is refused here, where its file and line are known."""
+        if isinstance(question := getattr(item := build(self), "question", None), str) and not question.strip():
+            raise self.error("has an empty question")
+        return item
+
 
 @dataclass(frozen=True)
 class DataSpec:
@@ -382,7 +388,9 @@ def _records_from(path: Path) -> list[Record]:
         split = path.name.lower()
         return [Record(split, i, _read_object(file), str(file), 1, f"{split}/{file.relative_to(path).as_posix()}")
                 for i, file in enumerate(record_files(path))]
-    return [Record(path.stem, i, item, str(path), line) for i, (line, item) in enumerate(_read_lines(path))]
+    if not (records := [Record(path.stem, i, item, str(path), line) for i, (line, item) in enumerate(_read_lines(path))]):
+        raise DataError(f"Data file {path} holds no questions; give it one JSON object per line.")  # not 0.000 of 0
+    return records
 
 
 def _without_test_questions(train: list[T], test: list[T], files: Mapping[str, Path]) -> list[T]:
@@ -429,12 +437,12 @@ def load_problems(spec: DataSpec, data: Path | None, split: str, size: int | Non
         raise DataError(f"{spec.task} has only test data ({label}), and training on it would leak into the "
                         f"evaluation; add a train file beside it or use --train-size 0.")
     if len(roles) == 2 or roles == {"test"}:
-        items = [build(record) for record in load_role(split)]
+        items = [record.problem(build) for record in load_role(split)]
         if split == "train" and files:  # hub splits are disjoint upstream; local files may not be
-            items = _without_test_questions(items, [build(record) for record in load_role("test")], files)
+            items = _without_test_questions(items, [record.problem(build) for record in load_role("test")], files)
         chosen = select(items, range(len(items)), None, seed, task=spec.task, split=split)
     else:
-        items = [build(record) for record in load_role(roles.pop())]
+        items = [record.problem(build) for record in load_role(roles.pop())]
         chosen = split_problems(items, split, None, seed, test_fraction, task=spec.task)
     if keep is not None:
         chosen = [item for item in chosen if keep(item)]

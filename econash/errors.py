@@ -76,3 +76,11 @@ class DamagedCheckpointError(DamagedRunError):
         self.path = path
         self.reason = reason
         super().__init__(f"Checkpoint '{path}' is damaged ({reason}); evaluate another checkpoint from its folder.")
+
+
+class RunInterrupted(EconashError):
+    """Ctrl-C (exit 130) or SIGTERM (exit 143) stopped a run; the message says how to continue it."""
+
+    def __init__(self, message: str, exit_code: int) -> None:
+        super().__init__(message)
+        self.exit_code = exit_code

@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import difflib
 import inspect
+import typing
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, TypeAdapter, ValidationError
 
 from econash.errors import ConfigError, PluginError, UnknownPluginError
 from econash.hookspecs import REGISTRATION_HOOKS
@@ -104,8 +105,40 @@ class Registry:
                 model.model_validate(options)
             except ValidationError as exc:
                 raise ConfigError(validation_message(exc, model, prefix=f"{self.singular} '{name}' option ")) from None
+        else:
+            self._check_types(entry, options)
         self._check_arguments(entry, fixed, options)
-        return entry.factory(**fixed, **options)
+        try:
+            return entry.factory(**fixed, **options)
+        except ValueError as exc:  # a factory refusing a combination of options (ValidationError included)
+            reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            if isinstance(exc, ValidationError):
+                from econash.config import validation_message
+
+                reason = validation_message(exc, prefix="option ").removesuffix(".")
+            raise ConfigError(f"{self.singular.capitalize()} '{name}' refused its options ({reason}); "
+                              f"fix its {self.singular} options.") from None
+
+    def _check_types(self, entry: Entry, options: dict[str, Any]) -> None:
+        """Check each option against the factory's type hint (a factory without an ``Options`` model),
+        so a wrong-typed value is a sentence now instead of a TypeError in the middle of a run."""
+        target = entry.factory.__init__ if inspect.isclass(entry.factory) else entry.factory
+        try:
+            hints = typing.get_type_hints(target)
+        except Exception:  # hints that do not resolve (names imported only for type checkers)
+            return
+        for key, value in options.items():
+            if key not in hints:
+                continue
+            try:
+                adapter: TypeAdapter[Any] = TypeAdapter(hints[key])
+            except Exception:  # a type pydantic cannot check (a plugin's own class): the factory decides
+                continue
+            try:
+                adapter.validate_python(value)
+            except ValidationError as exc:
+                raise ConfigError(f"Invalid value for {self.singular} '{entry.name}' option '{key}': "
+                                  f"{exc.errors()[0]['msg']} (got {value!r}).") from None
 
     def _check_arguments(self, entry: Entry, fixed: dict[str, Any], options: dict[str, Any]) -> None:
         """Refuse options the factory does not take, in one sentence, before calling it."""

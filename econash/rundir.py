@@ -48,6 +48,8 @@ class RunDirectory:
         self._handles: dict[str, Any] = {}
         #: the run directory's lock when this writer created the directory (``create``)
         self.lock: RunLock | None = None
+        #: whether create() made the folder itself (so discard_unstarted() may remove it)
+        self.made_folder = False
 
     @classmethod
     def create(cls, path: Path | None, *, task: str, method: str) -> RunDirectory:
@@ -61,6 +63,7 @@ class RunDirectory:
         path = Path(path)
         if path.exists() and not path.is_dir():
             raise ConfigError(f"Run directory '{path}' is a file; choose another --run-dir.")
+        made_folder = not path.exists()
         instead = "wait for it to finish, or choose another --run-dir"
         if path.is_dir() and (path / cls.MANIFEST).exists():
             try:
@@ -69,7 +72,8 @@ class RunDirectory:
                 raise
             except ConfigError:
                 pass  # a finished run in a folder we cannot write to: it still holds a run
-            raise cls._holds_a_run(path)
+            if not cls._failed_before_any_work(path):
+                raise cls._holds_a_run(path)
         try:
             (path / cls.CHECKPOINTS).mkdir(parents=True, exist_ok=True)
         except OSError as exc:
@@ -79,7 +83,10 @@ class RunDirectory:
         lock = RunLock.acquire(path, instead=instead)
         try:
             if (path / cls.MANIFEST).exists():
-                raise cls._holds_a_run(path)
+                if not cls._failed_before_any_work(path):
+                    raise cls._holds_a_run(path)
+                for name in (cls.MANIFEST, *cls.APPEND_ONLY, cls.SUMMARY):
+                    (path / name).unlink(missing_ok=True)  # the failed attempt: nothing in it is work
             for name in (cls.EVENTS, cls.METRICS, cls.RESULTS):
                 (path / name).touch()
         except BaseException:
@@ -87,6 +94,7 @@ class RunDirectory:
             raise
         rundir = cls(path)
         rundir.lock = lock
+        rundir.made_folder = made_folder
         return rundir
 
     @staticmethod
@@ -99,6 +107,43 @@ class RunDirectory:
         """Release the run directory's lock, if this writer holds it."""
         if self.lock is not None:
             self.lock.release()
+
+    @classmethod
+    def _failed_before_any_work(cls, path: Path) -> bool:
+        """Whether the run in ``path`` stopped on an error (its last event is ``abort``) before it
+        recorded a result, a learner update or a checkpoint. Its config caused the error (a model name
+        the server does not know, say), and resume cannot change the config, so a new run may start over
+        there. A killed run (no abort) or one with any finished work is resumed instead."""
+        if any((path / name).is_file() and (path / name).stat().st_size
+               for name in (cls.RESULTS, cls.RESULTS_UNTRAINED, cls.METRICS)):
+            return False
+        if any((path / cls.CHECKPOINTS).glob("*")):
+            return False
+        events = path / cls.EVENTS
+        lines = events.read_bytes().splitlines() if events.is_file() else []
+        try:
+            last = json.loads(lines[-1]) if lines else None
+        except ValueError:
+            return False
+        return isinstance(last, dict) and last.get("type") == "abort"
+
+    def discard_unstarted(self) -> None:
+        """Undo create() for a run that failed before its manifest was written: release the lock, remove
+        the files it left empty and, when create() made the folder, the folder. A folder without a
+        manifest is not a run, so a new run may use it anyway; this only leaves nothing behind."""
+        self.close()
+        if (self.path / self.MANIFEST).exists():
+            return  # the run started: its directory is resumable and stays
+        self.unlock()
+        for name in self.APPEND_ONLY:
+            file = self.path / name
+            if file.is_file() and file.stat().st_size == 0:
+                file.unlink()
+        for folder in (self.path / self.CHECKPOINTS, *((self.path,) if self.made_folder else ())):
+            try:
+                folder.rmdir()  # only an empty folder goes
+            except OSError:
+                pass
 
     def write_json(self, name: str, data: Any) -> None:
         """Write a whole JSON file atomically (write to a temporary file, then rename)."""

@@ -2,30 +2,29 @@
 
 from __future__ import annotations
 
-import asyncio
-import json
 import subprocess
 import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
-from pydantic import ValidationError
 
 from econash.backend import Backend
-from econash.config import absolute_path, validation_message, with_absolute_paths
+from econash.config import absolute_path, with_absolute_paths
 from econash.display import Progress
 from econash.engine.cache import ResponseCache
 from econash.engine.context import RunContext
 from econash.engine.engine import Engine
 from econash.engine.ledger import Ledger, PriceTable, Spending
-from econash.errors import ConfigError, DamagedRunError, EconashError, RunWriteError
+from econash.errors import ConfigError, DamagedRunError, DataError, EconashError, RunWriteError
+from econash.existing_run import checkpoint_config, read_manifest_config, read_run_config  # noqa: F401  (public here too)
 from econash.integrity import read_results, read_summary_file
+from econash.interrupt import run_until_signal
 from econash.loop import Checkpointer, TrainState, evaluate_loop, train_loop
 from econash.method import Method
 from econash.plugins import EconashPluginManager, make_plugin_manager
-from econash.redaction import drop_secrets, redact, restore_secrets, secret_names
+from econash.redaction import redact, secret_names
 from econash.registry import Registries
 from econash.rundir import RunDirectory
 from econash.runlock import RunLock
@@ -170,7 +169,20 @@ def load_problems(config: RunConfig, components: Components) -> Problems:
         raise ConfigError(f"The {config.task} train split has {len(train)} questions, none left for a dev slice "
                           f"after {config.train_size} training questions; lower --train-size or set dev.size=0.")
     test = task.load("test", config.test_size, config.seed) if config.evaluate else []
+    _check_questions(config, "train", train, wanted=bool(learn))
+    _check_questions(config, "test", test, wanted=config.evaluate)
     return Problems(train=train[:config.train_size], dev=train[config.train_size:], test=test)
+
+
+def _check_questions(config: RunConfig, split: str, problems: list[Problem], *, wanted: bool) -> None:
+    """A split asked for must hold questions with text: an empty one would be a "complete" run of
+    nothing (accuracy 0.000), and an empty question would be graded as a question."""
+    if wanted and not problems:
+        hint = "use --train-size 0" if split == "train" else "check --data and the task options"
+        raise DataError(f"Task '{config.task}' gave no {split} questions; {hint}.")
+    blank = next((p.id for p in problems if not p.question.strip()), None)
+    if blank is not None:
+        raise DataError(f"Task '{config.task}' gave question '{blank}' with no text; fix or remove it in the data.")
 
 
 def with_task_defaults(config: RunConfig, task: Task) -> RunConfig:
@@ -186,7 +198,7 @@ def with_task_defaults(config: RunConfig, task: Task) -> RunConfig:
 
 async def _execute(config: RunConfig, components: Components, pm: EconashPluginManager, registries: Registries,
                    rundir: RunDirectory, prices: PriceTable | None, problems: Problems, *,
-                   resuming: bool) -> Summary:
+                   resuming: bool, begin: Callable[[], None] | None = None) -> Summary:
     task, method, backend = components.task, components.method, components.backend
 
     def emit(event: dict[str, Any]) -> None:
@@ -224,6 +236,8 @@ async def _execute(config: RunConfig, components: Components, pm: EconashPluginM
                 state = TrainState(**payload["train_state"])
             elif resuming and method.learns:
                 state = _restore_training(method, engine, rundir, checkpointer)
+            if begin is not None:
+                begin()  # everything is checked: the manifest makes the folder a run
             if method.learns and config.eval_untrained and config.evaluate and not state.episodes_done:
                 # The same questions before learning: random actions, same prompts, for the side-by-side table.
                 method.set_policy("untrained")
@@ -243,10 +257,11 @@ async def _execute(config: RunConfig, components: Components, pm: EconashPluginM
                 await evaluate_loop(test_problems, method, run, rundir, pm, progress, concurrency=config.concurrency,
                                     done_ids=done_ids)
     except EconashError as exc:
-        try:
-            emit({"type": "abort", "error": str(exc)})
-        except RunWriteError:
-            pass  # the disk that failed the run cannot take its abort marker either
+        if (rundir.path / RunDirectory.MANIFEST).exists():  # before it, the folder is not a run yet
+            try:
+                emit({"type": "abort", "error": str(exc)})
+            except RunWriteError:
+                pass  # the disk that failed the run cannot take its abort marker either
         raise
     finally:
         await backend.aclose()
@@ -300,8 +315,13 @@ def _restore_training(method: Method, engine: Engine, rundir: RunDirectory, chec
 
 
 async def run_async(config: RunConfig, *, pm: EconashPluginManager | None = None,
-                    registries: Registries | None = None, components: Components | None = None) -> Summary:
-    """Train (if the method learns) and evaluate; write the run directory; return the summary."""
+                    registries: Registries | None = None, components: Components | None = None,
+                    on_start: Callable[[Path], None] | None = None) -> Summary:
+    """Train (if the method learns) and evaluate; write the run directory; return the summary.
+
+    Everything that can fail on the config is checked first: plugins and their options, data, prices,
+    the cache, and the method's setup. The manifest, which makes the folder a run, is written only
+    then, and ``on_start`` is told the run directory; a failure before leaves no run behind."""
     pm = pm or make_plugin_manager()
     registries = registries or Registries.from_plugin_manager(pm)
     config = with_absolute_paths(config, registries)  # a resume from another folder finds them
@@ -310,73 +330,29 @@ async def run_async(config: RunConfig, *, pm: EconashPluginManager | None = None
     # Load data before creating the run directory so a missing file leaves nothing behind.
     config = with_task_defaults(config, components.task)
     problems = load_problems(config, components)
-    if config.cache.train or config.cache.eval:  # a damaged or unwritable cache: a sentence, and no run directory
-        ResponseCache(config.cache.path).close()
     rundir = RunDirectory.create(config.run_dir, task=config.task, method=config.method)  # and lock it
-    try:
-        config = config.model_copy(update={"run_dir": absolute_path(rundir.path)})
-        manifest = RunManifest(econash_version=econash_version(), created=time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-                               config=redact(config.model_dump(mode="json"), secret_names(registries)),
-                               plugins=plugin_infos(pm, registries),
-                               seed=config.seed, git_sha=git_sha(),
-                               prompt_version=getattr(components.method, "prompt_version", None),
-                               prompt_hash=getattr(components.method, "prompt_hash", None))
+    config = config.model_copy(update={"run_dir": absolute_path(rundir.path)})
+    manifest = RunManifest(econash_version=econash_version(), created=time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+                           config=redact(config.model_dump(mode="json"), secret_names(registries)),
+                           plugins=plugin_infos(pm, registries),
+                           seed=config.seed, git_sha=git_sha(),
+                           prompt_version=getattr(components.method, "prompt_version", None),
+                           prompt_hash=getattr(components.method, "prompt_hash", None))
+
+    def begin() -> None:
         rundir.write_json(RunDirectory.MANIFEST, manifest)
+        if on_start is not None:
+            on_start(rundir.path)
         pm.notify("on_run_start", config=config, run_dir=rundir.path)
-        return await _execute(config, components, pm, registries, rundir, prices, problems, resuming=False)
+
+    try:
+        return await _execute(config, components, pm, registries, rundir, prices, problems, resuming=False,
+                              begin=begin)
+    except BaseException:
+        rundir.discard_unstarted()  # a failure before the manifest: a new run may use the folder
+        raise
     finally:  # errors and Ctrl-C (asyncio cancels the run) included
         rundir.unlock()
-
-
-def checkpoint_config(checkpoint: Path, flags: dict[str, Any], registries: Registries | None = None) -> RunConfig:
-    """The config for evaluating a checkpoint: its run's config (secrets from the environment again),
-    changed by the given flags."""
-    checkpoint = Path(checkpoint)
-    if not checkpoint.is_file():
-        raise ConfigError(f"Checkpoint '{checkpoint}' does not exist; give a file from RUN_DIR/checkpoints/.")
-    run_dir = checkpoint.resolve().parent.parent
-    registries = registries or Registries.from_plugin_manager(make_plugin_manager())
-    base = read_run_config(run_dir, registries=registries, action="evaluate its checkpoint")
-    if flags.get("method") and flags["method"] != base.method:
-        raise ConfigError(f"Checkpoint '{checkpoint}' was trained by method '{base.method}', not "
-                          f"'{flags['method']}'; leave --method out.")
-    executors, topology = flags.get("executors") or base.executors, flags.get("topology") or base.topology
-    if (executors, topology) != (base.executors, base.topology):  # its networks are shaped for its team
-        raise ConfigError(f"Checkpoint '{checkpoint.name}' has {base.executors} executors and the {base.topology} "
-                          f"topology (its run's manifest.json), not {executors} executors and the {topology} "
-                          "topology; leave --executors and --topology out, or train a run with that team.")
-    Checkpointer.load(checkpoint)  # a damaged file is one sentence before a run directory is made
-    data = base.model_dump(mode="json")
-    data.update({k: v for k, v in flags.items() if v is not None})
-    data.update({"checkpoint": str(absolute_path(checkpoint)), "run_dir": flags.get("run_dir"),
-                 "eval_untrained": False, "evaluate": True})
-    try:
-        return RunConfig.model_validate(data)
-    except ValidationError as exc:
-        raise ConfigError(validation_message(exc)) from None
-
-
-def read_run_config(run_dir: Path, updates: dict[str, Any] | None = None, *, registries: Registries | None = None,
-                    action: str = "resume it") -> RunConfig:
-    """The resolved config of an existing run. Its secrets were never stored: with ``registries`` they
-    are read from the environment again (a missing one is a ConfigError ending "set VAR to
-    ``action``"), without them they are left out, which is enough to read the run's settings."""
-    manifest_path = Path(run_dir) / RunDirectory.MANIFEST
-    if not manifest_path.exists():
-        raise ConfigError(f"'{run_dir}' is not an econash run directory (it has no manifest.json).")
-    try:
-        manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError:
-        raise ConfigError(f"'{manifest_path}' is not valid JSON; the run directory is damaged.") from None
-    recorded = manifest.get("config", {})
-    data = (restore_secrets(recorded, registries, run_dir=run_dir, action=action) if registries is not None
-            else drop_secrets(recorded))
-    data.update({k: v for k, v in (updates or {}).items() if v is not None})
-    data["run_dir"] = str(absolute_path(run_dir))
-    try:
-        return RunConfig.model_validate(data)
-    except ValidationError as exc:
-        raise ConfigError(validation_message(exc)) from None
 
 
 async def resume_async(run_dir: Path, *, updates: dict[str, Any] | None = None,
@@ -415,18 +391,13 @@ async def _resume_locked(run_dir: Path, *, updates: dict[str, Any] | None, pm: E
 
 
 def run(config: RunConfig, **kwargs: Any) -> Summary:
-    """Synchronous wrapper of :func:`run_async` for scripts and the CLI."""
-    return _sync(run_async(config, **kwargs))
+    """Synchronous wrapper of :func:`run_async` for scripts and the CLI; Ctrl-C or SIGTERM raise
+    RunInterrupted naming the run directory that `econash resume` continues."""
+    started: list[Path] = []
+    return run_until_signal(run_async(config, on_start=started.append, **kwargs),
+                            lambda: started[0] if started else None)
 
 
 def resume(run_dir: Path, **kwargs: Any) -> Summary:
     """Synchronous wrapper of :func:`resume_async`."""
-    return _sync(resume_async(run_dir, **kwargs))
-
-
-def _sync(coroutine: Any) -> Summary:
-    try:
-        return asyncio.run(coroutine)
-    except KeyboardInterrupt:
-        print("econash: interrupted; finished work is kept: `econash resume RUN_DIR` continues it.", file=sys.stderr)
-        raise
+    return run_until_signal(resume_async(run_dir, **kwargs), lambda: Path(run_dir))

@@ -11,7 +11,11 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from econash.urls import BaseUrl
+
 SCHEMA_VERSION = 1
+#: the largest seed: every consumer takes it (torch, numpy, llama.cpp's 32-bit sampler seed)
+MAX_SEED = 2**32 - 1
 
 
 class StrictModel(BaseModel):
@@ -170,7 +174,7 @@ class ExecutorBackend(StrictModel):
 
     backend: str
     model: str | None = None
-    base_url: str | None = None
+    base_url: BaseUrl = None
     options: dict[str, Any] = Field(default_factory=dict)
 
 
@@ -249,7 +253,7 @@ class RunConfig(StrictModel):
 
     backend: str = "local"
     model: str | None = None
-    base_url: str | None = None
+    base_url: BaseUrl = None
     task: str = "arith"
     data: Path | None = None
     method: str = "econash"
@@ -259,7 +263,7 @@ class RunConfig(StrictModel):
     # measured on a 2-core AMD EPYC, 7 to 9 minutes on older 2-core machines; README.md).
     train_size: int = Field(16, ge=0)
     test_size: int = Field(10, ge=1)
-    seed: int = 0
+    seed: int = Field(0, ge=0, le=MAX_SEED)
     run_dir: Path | None = None
     concurrency: int = Field(4, ge=1, le=256)
     max_connections: int | None = Field(None, ge=1, le=1024)

@@ -24,6 +24,7 @@ from econash.backend import Backend, EmptyCompletionError, ErrorKind
 from econash.errors import ConfigError
 from econash.redaction import secret_field
 from econash.types import StrictModel
+from econash.urls import check_base_url
 
 #: sent as the key to servers that need none (a local server given by --base-url)
 PLACEHOLDER_KEY = "not-needed"
@@ -58,7 +59,12 @@ class SDKBackend(Backend):
             raise ConfigError(f"The {self.name} backend's timeout_s must be positive; pass "
                               "-B backend_options.timeout_s=SECONDS.")
         self.model = model or self.default_model
-        base_url = base_url or os.environ.get(self.base_url_env) or None
+        if not base_url and (from_env := os.environ.get(self.base_url_env)):
+            try:  # --base-url was checked with the config; the environment's URL is checked here
+                check_base_url(from_env)
+            except ValueError as exc:
+                raise ConfigError(f"{self.base_url_env}={from_env!r} {exc}; fix or unset it.") from None
+            base_url = from_env
         self.base_url = self._normalise_base_url(base_url) if base_url else None
         self._api_key = resolve_key(api_key, self.key_env, self.base_url,
                                     f"The {self.name} backend needs an API key; set the environment variable "

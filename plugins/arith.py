@@ -71,6 +71,11 @@ def _level0(rng: random.Random) -> tuple[str, int]:
 
 GENERATORS = {0: _level0, 1: _level1, 2: _level2, 3: _level3}
 TEST_SHARE = 5  # one question in five (by hash) belongs to the test split
+#: the most questions one split gives (levels 2 and 3 have hundreds of thousands; no run needs them all)
+MAX_QUESTIONS = 50_000
+#: draws in a row that find no new question of the split before it counts as used up (level 0's last
+#: unseen question turns up once in 972 draws, so a false stop has odds of about e**-20)
+EXHAUSTED_AFTER = 20_000
 
 
 def _is_test_question(question: str) -> bool:
@@ -97,21 +102,25 @@ class ArithTask(NumericAnswers):
         # Every question belongs to one split by its hash, so train and test never share a question
         # whatever the seed or sizes; the seed only decides which questions of a split come first.
         rng = random.Random(f"arith:{self.level}:{seed}:{split}")
-        problems: list[Problem] = []
+        found: list[tuple[str, int]] = []
         seen: set[str] = set()
-        attempts = 0
-        while len(problems) < count:
-            attempts += 1
-            if attempts > count * 50 + 1000:
-                raise ConfigError(f"arith level {self.level} cannot make {count} distinct {split} problems; "
-                                  "ask for fewer or choose a higher -B task_options.level.")
+        misses = 0
+        # A split is finite (level 0 has 196 test questions): a long run of draws that find nothing new
+        # means it is used up, so a size beyond it is answered at once instead of searched for forever.
+        while len(found) < min(count, MAX_QUESTIONS + 1) and misses < EXHAUSTED_AFTER:
             question, answer = GENERATORS[self.level](rng)
             if question in seen or _is_test_question(question) != (split == "test"):
+                misses += 1
                 continue
+            misses = 0
             seen.add(question)
-            problems.append(Problem(id=f"arith-{self.level}-{split}-{len(problems)}", question=question,
-                                    gold=answer, metadata={"level": self.level}))
-        return problems
+            found.append((question, answer))
+        if len(found) < count:
+            most = f"it has {len(found):,}" if misses >= EXHAUSTED_AFTER else f"it makes at most {MAX_QUESTIONS:,}"
+            raise ConfigError(f"arith level {self.level} cannot make {count} distinct {split} problems: {most} "
+                              f"{split} questions; ask for fewer or choose a higher -B task_options.level.")
+        return [Problem(id=f"arith-{self.level}-{split}-{i}", question=question, gold=answer,
+                        metadata={"level": self.level}) for i, (question, answer) in enumerate(found)]
 
     def load(self, split: Split, size: int | None, seed: int) -> list[Problem]:
         return self._generate(split, seed, 100 if size is None else size)

@@ -71,3 +71,23 @@ def test_level0_is_the_default_and_its_splits_partition_a_small_space():
     assert len(task.load("test", 100, seed=0)) == 100  # enough for a 100-question evaluation
     with pytest.raises(ConfigError, match="cannot make 500 distinct test problems"):
         task.load("test", 500, seed=0)
+
+
+@pytest.mark.parametrize("level,split,words", [
+    (0, "test", "it has 196 test questions"),  # the whole level-0 test split, counted exactly
+    (0, "train", "train questions"),
+    (3, "test", "at most 50,000 test questions"),
+])
+def test_a_size_beyond_the_split_is_answered_at_once(level, split, words):
+    # Asking for a billion questions used to search forever (and 100,000 took 13 s to fail).
+    with pytest.raises(ConfigError, match=f"cannot make 1000000000 distinct {split} problems: .*{words}"):
+        ArithTask(level=level).load(split, 1_000_000_000, seed=0)
+
+
+def test_the_cli_answers_a_huge_test_size_with_one_sentence(tmp_path):
+    from conftest import run_cli
+
+    result = run_cli("run", "--backend", "fake", "--method", "cot", "--test-size", "1000000000", "--display", "none",
+                     "--run-dir", str(tmp_path / "run"), timeout=60)
+    assert result.returncode == 2 and result.stderr.count("\n") == 1
+    assert "it has 196 test questions" in result.stderr and not (tmp_path / "run").exists()

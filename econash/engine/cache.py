@@ -195,3 +195,4 @@ class ResponseCache:
     def close(self) -> None:
         with self._lock:
             self._db.close()
+

@@ -37,6 +37,11 @@ class PriceTable(StrictModel):
             raise ConfigError(f"Price table '{path}' does not exist; check the path given to --prices.") from None
         except yaml.YAMLError:
             raise ConfigError(f"Price table '{path}' is not valid YAML; fix its syntax.") from None
+        except UnicodeDecodeError:
+            raise ConfigError(f"Price table '{path}' is not a text file; --prices takes a YAML file.") from None
+        except OSError as exc:
+            raise ConfigError(f"Price table '{path}' cannot be read ({exc.strerror}); check the path given to "
+                              "--prices.") from None
         if isinstance(data, dict) and "models" not in data:
             data = {"models": data}
         try:
