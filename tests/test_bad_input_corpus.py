@@ -103,7 +103,7 @@ CASES = [
     Bad("dev-every-zero", f"{RUN} -B dev.every=0", ("dev.every",)),
     Bad("override-yaml-cut", f"{RUN} -B 'generation.temperature=[1'", ("generation.temperature",)),
     Bad("override-empty-part", f"{RUN} -B generation..temperature=1", ("unknown config key",)),
-    Bad("cache-path-folder", f"{RUN} -B cache.path={{tmp}}", ("response cache", "cannot be opened", "--no-cache")),
+    Bad("cache-path-folder", f"{RUN} -B cache.path={{tmp}}", ("response cache", "it is a folder", "--no-cache")),
     Bad("cache-flag-word", f"{RUN} -B cache.eval=sometimes", ("cache.eval", "boolean")),
     # -------------------------------------------------- plugin options
     Bad("fake-option-unknown", f"{RUN} -B backend_options.latency=1", ("no option 'latency'", "latency_s")),
@@ -286,8 +286,8 @@ CASES = [
     # -------------------------------------------------- cache
     Bad("cache-unknown-subcommand", "cache purge", ("no such command",)),
     Bad("cache-clear-backend-no-value", "cache clear --backend", ("--backend", "requires an argument")),
-    Bad("cache-stats-path-folder", "cache stats --path {tmp}", ("response cache", "cannot be opened")),
-    Bad("cache-clear-path-folder", "cache clear --path {tmp}", ("response cache", "cannot be opened")),
+    Bad("cache-stats-path-folder", "cache stats --path {tmp}", ("response cache", "it is a folder")),
+    Bad("cache-clear-path-folder", "cache clear --path {tmp}", ("response cache", "it is a folder")),
     # -------------------------------------------------- compare
     Bad("compare-no-methods", "compare --backend fake", ("missing option", "--methods")),
     Bad("compare-methods-empty", "compare --backend fake --methods ,", ("--methods is empty",)),
