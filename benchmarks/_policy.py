@@ -95,8 +95,8 @@ def _curve(run_dir: Path) -> list[dict[str, Any]]:
 
 
 def bench_policy(args: Any) -> dict[str, Any]:
-    from econash.learning.actions import ActionGrid
-    from econash_plugins.econash_method import EcoNashOptions
+    from econash_plugins.methods.econash.actions import ActionGrid
+    from econash_plugins.methods.econash.method import EcoNashOptions
 
     out = Path(args.out_dir)
     # One response cache for every step: the strategy of a question, and an executor's answer under the same

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from econash.types import LLMRequest, Message, SamplingParams
-from econash_plugins.local import LocalBackend, available_cores, default_model_path, default_threads
+from econash_plugins.backends.local import LocalBackend, available_cores, default_model_path, default_threads
 
 RESULTS = Path(__file__).resolve().parent / "results"
 PROMPT = "Write a long, detailed story about a lighthouse keeper who finds a message in a bottle."
@@ -45,7 +45,7 @@ if kind == "raw":
 else:
     import asyncio
     from econash.types import LLMRequest, SamplingParams
-    from econash_plugins.local import LocalBackend
+    from econash_plugins.backends.local import LocalBackend
     t1 = time.perf_counter()
     backend = LocalBackend(model=model, n_ctx=n_ctx, n_threads=threads, n_batch=n_batch)
     t2 = time.perf_counter()

@@ -42,7 +42,7 @@ def calibrate(args: argparse.Namespace) -> dict:
             "styles": [s for s in args.styles.split(",") if s]}
     if args.budgets:
         grid["budgets"] = [int(v) for v in args.budgets.split(",")]
-    from econash.learning.actions import ActionGrid
+    from econash_plugins.methods.econash.actions import ActionGrid
 
     actions = ActionGrid(grid["temperatures"], grid["top_ps"], grid["styles"], grid.get("budgets"))
     rows = []

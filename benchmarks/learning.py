@@ -45,7 +45,7 @@ RESULTS = Path(__file__).resolve().parent / "results"
 def bench_updates(repeats: int, sizes: tuple[tuple[int, int], ...]) -> dict:
     import torch
 
-    from econash.learning.learner import Learner, LearnerConfig
+    from econash_plugins.methods.econash.learner import Learner, LearnerConfig
 
     rows = []
     # single topology at N = 3, 6, 12; then the multi topology's hierarchical mixer (clusters of 3)
@@ -100,7 +100,7 @@ def _bandit_greedy(grid, success: Callable[[Any], float], config: Any, episodes:
     import torch
     from torch.nn import functional as F
 
-    from econash.learning.learner import Learner
+    from econash_plugins.methods.econash.learner import Learner
 
     n, dim = 3, 16
     learner = Learner(config, n_agents=n, n_actions=len(grid), embed_dim=dim, seed=seed,
@@ -126,8 +126,8 @@ def bandit_share(total_steps: int | None, episodes: int, seed: int) -> float:
     """3 temperatures x 2 styles; an answer is right with probability 0.65, 0.5 or 0.4 by temperature
     (the shape of the local model's effect), whatever the style. Returns the share of (executor,
     held-out question) pairs whose greedy temperature is the best one."""
-    from econash.learning.actions import ActionGrid
-    from econash.learning.learner import LearnerConfig
+    from econash_plugins.methods.econash.actions import ActionGrid
+    from econash_plugins.methods.econash.learner import LearnerConfig
 
     grid = ActionGrid([0.0, 0.5, 1.0], [1.0], ["short", "steps"])
     config = LearnerConfig(lambda_sd=0.0, **({"min_gradient_steps": total_steps} if total_steps is not None
@@ -165,8 +165,8 @@ def heads_value(q_head: str, episodes: int, seed: int) -> float:
     """The default grid with each action right at the local model's measured rate; returns the mean
     rate of the executors' greedy actions on held-out questions over the best rate (1.0: every
     executor settled on a best action)."""
-    from econash.learning.actions import ActionGrid
-    from econash.learning.learner import LearnerConfig
+    from econash_plugins.methods.econash.actions import ActionGrid
+    from econash_plugins.methods.econash.learner import LearnerConfig
 
     grid = ActionGrid([0.0, 1.0], [1.0], ["short", "steps", "verify"])
     rates = LOCAL_MODEL_EXECUTOR_ACCURACY

@@ -122,8 +122,8 @@ def rate_alpha_interval(points: list[int], curves: list[list[float]], draws: int
 
 
 def make_learner(settings: Settings, mixer: str, seed: int) -> Any:
-    from econash.learning.actions import ActionGrid
-    from econash.learning.learner import Learner, LearnerConfig
+    from econash_plugins.methods.econash.actions import ActionGrid
+    from econash_plugins.methods.econash.learner import Learner, LearnerConfig
 
     grid = ActionGrid([0.0, 1.0], [1.0], ["s0", "s1", "s2"])  # only its factor structure is used
     config = LearnerConfig(mixer=mixer, exploration_schedule=settings.schedule,

@@ -28,7 +28,7 @@ from typing import Any
 import econash
 from econash.runner import Components, run_async
 from econash.testing import FakeBackend
-from econash_plugins.econash_method import style_instruction
+from econash_plugins.methods.econash.method import style_instruction
 
 STYLE_NAMES = ["steps", "plan", "verify"]
 TEMPERATURES = [0.2, 1.0]

@@ -1,10 +1,10 @@
-"""Shared answer extraction and comparison (plugins/_answers.py) on real-looking model output."""
+"""Shared answer extraction and comparison (plugins/econash_plugins/tasks/answers.py) on real-looking model output."""
 
 from __future__ import annotations
 
 import pytest
 
-from econash_plugins._answers import (
+from econash_plugins.tasks.answers import (
     extract_number,
     extract_yes_no,
     last_boxed,

@@ -17,7 +17,7 @@ from econash.testing.anthropic_server import MessageFault, MessagesServer
 from econash.types import LLMRequest, Message, RetryConfig, SamplingParams
 
 anthropic = pytest.importorskip("anthropic", reason="the anthropic backend needs the anthropic package")
-from econash_plugins.anthropic_backend import AnthropicBackend, UnsendableRequest, to_messages_api  # noqa: E402
+from econash_plugins.backends.anthropic import AnthropicBackend, UnsendableRequest, to_messages_api  # noqa: E402
 
 SECRET = "sk-ant-test-SECRET-0123456789abcdef"
 

@@ -7,7 +7,7 @@ import re
 import pytest
 
 from econash.errors import ConfigError
-from econash_plugins.arith import ArithTask, extract_number
+from econash_plugins.tasks.arith import ArithTask, extract_number
 
 
 @pytest.mark.parametrize("level", [1, 2, 3])

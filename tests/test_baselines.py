@@ -17,11 +17,12 @@ from econash.task import Task
 from econash.testing import FakeBackend
 from econash.testing.fake import fake_token_count
 from econash.types import LLMRequest, Problem, Score
-from econash_plugins._baselines import PROMPTS_DIR, load_prompt, majority_vote, same_answer, truncate
-from econash_plugins.cot import ChainOfThought
-from econash_plugins.mad import MultiAgentDebate
-from econash_plugins.moa import MixtureOfAgents
-from econash_plugins.sc import SelfConsistency
+from econash_plugins.methods.econash.method import PROMPT_DIR as ECONASH_PROMPTS_DIR
+from econash_plugins.methods.baselines import PROMPTS_DIR, load_prompt, majority_vote, same_answer, truncate
+from econash_plugins.methods.cot import ChainOfThought
+from econash_plugins.methods.mad import MultiAgentDebate
+from econash_plugins.methods.moa import MixtureOfAgents
+from econash_plugins.methods.sc import SelfConsistency
 
 from conftest import run_cli
 
@@ -39,11 +40,12 @@ PINNED_PROMPTS = {
 
 
 def test_the_prompt_files_match_their_versions():
-    on_disk = {path.name: hashlib.sha256(path.read_bytes()).hexdigest() for path in PROMPTS_DIR.glob("*.json")}
+    files = {path.name: path for folder in (PROMPTS_DIR, ECONASH_PROMPTS_DIR) for path in folder.glob("*.json")}
+    on_disk = {name: hashlib.sha256(path.read_bytes()).hexdigest() for name, path in files.items()}
     assert on_disk == PINNED_PROMPTS
-    for file_name in on_disk:
+    for file_name, path in files.items():
         name, version = file_name.removesuffix(".json").rsplit("-v", 1)
-        prompt = load_prompt(name, int(version))
+        prompt = load_prompt(name, int(version), path.parent)
         assert prompt.id == file_name.removesuffix(".json") and prompt.templates
 
 

@@ -9,7 +9,7 @@ import pytest
 
 import econash
 from econash.errors import ConfigError, DataError
-from econash_plugins.math_task import equivalent
+from econash_plugins.tasks.math import equivalent
 from conftest import SHARED_DATA, run_cli
 
 FULL_FILES = {  # task -> (file, problems it yields)

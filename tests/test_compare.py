@@ -233,7 +233,7 @@ def test_sweep_sets_a_methods_executors_option_and_notes_methods_that_ignore_it(
 def test_scoped_options_reach_only_their_method(tmp_path):
     from econash.plugins import make_plugin_manager
     from econash.registry import Registries
-    from econash_plugins.compare import method_options_for
+    from econash_plugins.commands.compare import method_options_for
 
     registries = Registries.from_plugin_manager(make_plugin_manager(warn=False))
     options = {"temperature": 0.5, "econash-untrained": {"embedder": "hashing", "temperature": 9}, "cot": {}}

@@ -15,8 +15,8 @@ import pytest
 
 import econash
 from econash.types import LLMRequest, Message, SamplingParams
-from econash_plugins._answers import marker_spans, numbers_in
-from econash_plugins.econash_method import PROMPT, style_instruction
+from econash_plugins.tasks.answers import marker_spans, numbers_in
+from econash_plugins.methods.econash.method import PROMPT, style_instruction
 
 from conftest import run_cli
 
@@ -33,7 +33,7 @@ def ends_in_an_answer(text: str) -> bool:
 @pytest.fixture(scope="module")
 def local():
     pytest.importorskip("llama_cpp")
-    from econash_plugins.local import LocalBackend
+    from econash_plugins.backends.local import LocalBackend
 
     backend = LocalBackend()
     yield backend

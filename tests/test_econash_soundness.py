@@ -17,7 +17,7 @@ from econash.runner import Components, run_async, with_task_defaults
 from econash.task import Task
 from econash.testing import FakeBackend
 from econash.types import LLMResult, Problem, RunConfig, Score, Usage
-from econash_plugins.econash_method import PROMPT
+from econash_plugins.methods.econash.method import PROMPT, PROMPT_DIR
 
 FAST = {"embedder": "hashing", "temperatures": [1.0], "top_ps": [1.0], "styles": ["steps"], "update_interval": 4,
         "learner": {"batch_size": 4}}
@@ -96,8 +96,8 @@ def test_caps_default_to_the_runs_completion_cap_and_tasks_may_raise_it(tmp_path
     others = [r for r in requests if r not in strategy]
     assert {r.sampling.max_tokens for r in others} == {256}  # executors and commitment: generation.max_tokens
     assert {r.sampling.max_tokens for r in strategy} == {71}  # the strategy's own hard cap, plus one
-    from econash_plugins.arith import ArithTask
-    from econash_plugins.travelplanner import TravelPlannerTask
+    from econash_plugins.tasks.arith import ArithTask
+    from econash_plugins.tasks.travelplanner import TravelPlannerTask
 
     assert with_task_defaults(RunConfig(), ArithTask).generation.max_tokens == 256  # arith declares none
     raised = with_task_defaults(RunConfig(task="travelplanner"), TravelPlannerTask)
@@ -120,8 +120,7 @@ def test_sdk_backends_wait_as_long_as_the_engine(tmp_path):
 def test_the_manifest_records_the_method_prompt_version_and_hash(tmp_path):
     run(tmp_path, seeded_sampler, train=0, test=1)
     manifest = json.loads((tmp_path / "run" / "manifest.json").read_text())
-    file_hash = hashlib.sha256((Path(econash.__file__).parent.parent / "plugins" / "prompts"
-                                / "econash-v1.json").read_bytes()).hexdigest()
+    file_hash = hashlib.sha256((PROMPT_DIR / "econash-v1.json").read_bytes()).hexdigest()
     assert manifest["prompt_version"] == "econash-v1" and manifest["prompt_hash"] == file_hash == PROMPT.sha256
 
 

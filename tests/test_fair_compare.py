@@ -16,7 +16,7 @@ from econash.runner import Components, run_async
 from econash.stats import paired_bootstrap_difference, paired_comparison
 from econash.testing import FakeBackend
 from econash.types import Summary
-from econash_plugins import _report
+from econash_plugins.commands import report as _report
 
 ECONASH_HASHING = ["-B", "method_options.econash.embedder=hashing"]
 

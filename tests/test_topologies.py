@@ -16,10 +16,10 @@ from econash.runner import Components, run_async
 from econash.testing import FakeBackend
 from econash.testing.fake import fake_token_count
 from econash.types import Capabilities, ClusterLayout, ExecutorBackend
-from econash_plugins.econash_method import FAILED_ANSWER
-from econash_plugins.hetero import HeterogeneousExecutors
-from econash_plugins.multi import MultiCoordinator
-from econash_plugins.single import SingleCoordinator
+from econash_plugins.methods.econash.method import FAILED_ANSWER
+from econash_plugins.topologies import HeterogeneousExecutors
+from econash_plugins.topologies import MultiCoordinator
+from econash_plugins.topologies import SingleCoordinator
 
 from conftest import run_cli
 

@@ -12,11 +12,11 @@ from pathlib import Path
 import pytest
 
 from econash.types import Score
-from econash_plugins.travelplanner.constraints import (
+from econash_plugins.tasks.travelplanner.constraints import (
     attraction_items, from_to, name_city, strip_paren, trip_cost, window,
 )
-from econash_plugins.travelplanner.database import Database
-from econash_plugins.travelplanner.metrics import aggregate, evaluate
+from econash_plugins.tasks.travelplanner.database import Database
+from econash_plugins.tasks.travelplanner.metrics import aggregate, evaluate
 
 FLIGHT_HEADER = "Flight Number,Price,DepTime,ArrTime,ActualElapsedTime,FlightDate,OriginCityName,DestCityName,Distance"
 TABLES = {

@@ -12,13 +12,13 @@ import pytest
 
 from conftest import SHARED_DATA, run_cli
 from econash.errors import DataError
-from econash_plugins.travelplanner import TravelPlannerTask
-from econash_plugins.travelplanner import flights as flights_module
-from econash_plugins.travelplanner.constraints import trip_cost, window
-from econash_plugins.travelplanner.database import Database
-from econash_plugins.travelplanner.dataset import find_source
-from econash_plugins.travelplanner.flights import FlightIndex
-from econash_plugins.travelplanner.metrics import aggregate
+from econash_plugins.tasks.travelplanner import TravelPlannerTask
+from econash_plugins.tasks.travelplanner import flights as flights_module
+from econash_plugins.tasks.travelplanner.constraints import trip_cost, window
+from econash_plugins.tasks.travelplanner.database import Database
+from econash_plugins.tasks.travelplanner.dataset import find_source
+from econash_plugins.tasks.travelplanner.flights import FlightIndex
+from econash_plugins.tasks.travelplanner.metrics import aggregate
 from test_travelplanner import FLIGHT_HEADER, PLAN, write_database
 
 TP = SHARED_DATA / "travelplanner"
@@ -347,7 +347,7 @@ def test_worked_cost_and_mutations_of_train_query_0(shared_task):
 
 @needs_shared
 def test_reference_tables_all_compact(shared_task):
-    from econash_plugins.travelplanner.reference import compact_table
+    from econash_plugins.tasks.travelplanner.reference import compact_table
 
     for rec in shared_task.source().splits["train"]:
         for entry in rec["reference_information"]:

@@ -7,10 +7,10 @@ import json
 
 import pytest
 
-from econash_plugins.travelplanner.database import Database
-from econash_plugins.travelplanner.metrics import evaluate
-from econash_plugins.travelplanner.parse import extract_plan
-from econash_plugins.travelplanner.reference import compact_table, format_reference
+from econash_plugins.tasks.travelplanner.database import Database
+from econash_plugins.tasks.travelplanner.metrics import evaluate
+from econash_plugins.tasks.travelplanner.parse import extract_plan
+from econash_plugins.tasks.travelplanner.reference import compact_table, format_reference
 from test_travelplanner import PLAN as TP_PLAN
 from test_travelplanner import failures, write_database
 from test_travelplanner import query as tp_query

@@ -1,1 +1,0 @@
-"""Learning core (torch): belief networks, belief encoder, mixer, losses, replay buffer, learner."""

@@ -1,0 +1,1 @@
+"""LLM backends: in-process llama.cpp (local) and the OpenAI, Together and Anthropic APIs."""

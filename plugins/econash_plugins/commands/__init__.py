@@ -1,0 +1,1 @@
+"""Command-line commands that plugins add: `econash compare` (with its report) and `econash score`."""

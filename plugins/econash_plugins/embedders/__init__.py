@@ -1,0 +1,1 @@
+"""Text embedders for the econash method's observations: MiniLM, hashing, OpenAI and Together."""
