@@ -339,15 +339,7 @@ def build_cli(pm: EconashPluginManager | None = None) -> click.Group:
 
 def _add_plugin_commands(pm: EconashPluginManager, cli: click.Group) -> None:
     """Call register_commands plugin by plugin, so one that raises cannot break the CLI."""
-    from econash.plugins import LoadFailure
-
-    for impl in reversed(pm.hook.register_commands.get_hookimpls()):
-        try:
-            impl.function(**{arg: cli for arg in impl.argnames})
-        except Exception as exc:
-            dist = pm.distribution_of(impl.plugin_name)
-            pm.record_failure(LoadFailure(impl.plugin_name, dist.name if dist else None,
-                                          f"register_commands raised {type(exc).__name__}: {exc}"))
+    pm.call_each("register_commands", {"cli": cli})
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -8,16 +8,18 @@ Environment:
 * ``ECONASH_LOAD_PLUGINS=a,b`` loads only the named plugins (entry-point or distribution names);
   set to an empty string it loads none.
 * ``ECONASH_STRICT_PLUGINS=1`` turns a plugin that fails to load into an error instead of a warning.
-* ``ECONASH_TRACE_PLUGINS=1`` prints every hook call to stderr.
+* ``ECONASH_TRACE_PLUGINS=1`` prints every hook call to stderr: the core calls hooks only through
+  ``EconashPluginManager.call_each``, which writes one line per implementation it calls.
 """
 
 from __future__ import annotations
 
 import os
 import sys
+import time
 from dataclasses import dataclass
 from importlib import metadata
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable, Mapping
 
 import pluggy
 
@@ -25,6 +27,14 @@ from econash import hookspecs
 from econash.errors import PluginError
 
 ENTRY_POINT_GROUP = "econash"
+TRACED_RESULT_CHARS = 60
+
+HookArguments = Mapping[str, Any] | Callable[[str], Mapping[str, Any]]
+"""What a hook is called with: one mapping for every plugin, or a function of the plugin's name
+(the registration hooks give each plugin its own ``register`` callback)."""
+
+HookFailureHandler = Callable[[str, Exception], None]
+"""Told the plugin name and the exception when one implementation raises."""
 
 
 @dataclass
@@ -49,11 +59,12 @@ class Distribution:
 class EconashPluginManager(pluggy.PluginManager):
     """pluggy's manager plus what econash needs: load failures, distributions, safe lifecycle calls."""
 
-    def __init__(self, *, strict: bool = False, warn: bool = True) -> None:
+    def __init__(self, *, strict: bool = False, warn: bool = True, trace_hook_calls: bool = False) -> None:
         super().__init__(hookspecs.PROJECT)
         self.add_hookspecs(hookspecs)
         self.strict = strict
         self.warn = warn
+        self.trace_hook_calls = trace_hook_calls
         self.failures: list[LoadFailure] = []
         self.distributions: dict[str, Distribution] = {}
         self._notify_errors: list[str] = []
@@ -75,19 +86,64 @@ class EconashPluginManager(pluggy.PluginManager):
     def distribution_of(self, plugin_name: str) -> Distribution | None:
         return self.distributions.get(plugin_name)
 
+    def call_each(
+        self,
+        hook_name: str,
+        arguments: HookArguments,
+        *,
+        on_failure: HookFailureHandler | None = None,
+        propagate: tuple[type[Exception], ...] = (),
+    ) -> None:
+        """Call every implementation of a hook on its own, so one plugin that raises cannot stop the others.
+
+        The core calls hooks only through here (never ``pm.hook.NAME(...)``): it needs to know which
+        plugin each call belongs to, to isolate a failure as that plugin's and to trace it. Order is
+        pluggy's, last registered first. An exception of a ``propagate`` type (a name clash between
+        two plugins) is raised as is; any other goes to ``on_failure``, by default recorded as the
+        plugin's load failure (a warning, or an error in strict mode).
+
+        :param arguments: the hook's arguments by name, or a function of the plugin name giving them;
+            each implementation receives only the arguments it names.
+        """
+        caller = getattr(self.hook, hook_name)
+        handle_failure = on_failure or self._load_failure_handler(hook_name)
+        for impl in reversed(caller.get_hookimpls()):
+            available = arguments(impl.plugin_name) if callable(arguments) else arguments
+            started = time.perf_counter()
+            try:
+                result = impl.function(**{name: available[name] for name in impl.argnames})
+            except Exception as exc:
+                self._trace(hook_name, impl.plugin_name, impl.argnames, f"raised {type(exc).__name__}: {exc}", started)
+                if isinstance(exc, propagate):
+                    raise
+                handle_failure(impl.plugin_name, exc)
+            else:
+                self._trace(hook_name, impl.plugin_name, impl.argnames, f"returned {_short_repr(result)}", started)
+
     def notify(self, hook_name: str, **kwargs: Any) -> None:
         """Call a lifecycle hook; an implementation that raises is reported and skipped."""
-        caller = getattr(self.hook, hook_name)
-        # pluggy runs implementations last-registered first; keep that order.
-        for impl in reversed(caller.get_hookimpls()):
-            args = {name: kwargs[name] for name in impl.argnames}
-            try:
-                impl.function(**args)
-            except Exception as exc:  # observers must not break a run
-                message = f"{hook_name} in plugin '{impl.plugin_name}' raised {type(exc).__name__}: {exc}"
-                self._notify_errors.append(message)
-                if self.warn:
-                    print(f"econash: warning: {message}", file=sys.stderr)
+
+        def report(plugin_name: str, exc: Exception) -> None:  # observers must not break a run
+            message = f"{hook_name} in plugin '{plugin_name}' raised {type(exc).__name__}: {exc}"
+            self._notify_errors.append(message)
+            if self.warn:
+                print(f"econash: warning: {message}", file=sys.stderr)
+
+        self.call_each(hook_name, kwargs, on_failure=report)
+
+    def _load_failure_handler(self, hook_name: str) -> HookFailureHandler:
+        def record(plugin_name: str, exc: Exception) -> None:
+            dist = self.distribution_of(plugin_name)
+            self.record_failure(LoadFailure(plugin_name, dist.name if dist else None,
+                                            f"{hook_name} raised {type(exc).__name__}: {exc}"))
+
+        return record
+
+    def _trace(self, hook_name: str, plugin_name: str, argnames: Iterable[str], outcome: str, started: float) -> None:
+        if self.trace_hook_calls:
+            elapsed_ms = (time.perf_counter() - started) * 1000
+            print(f"econash: trace: plugin '{plugin_name}' {hook_name}({', '.join(argnames)}) {outcome} "
+                  f"({elapsed_ms:.2f} ms)", file=sys.stderr)
 
     def check_unknown_hooks(self) -> None:
         """Unregister plugins that implement hooks econash does not define (pluggy's check_pending)."""
@@ -108,6 +164,11 @@ class EconashPluginManager(pluggy.PluginManager):
                 )
                 if self.get_plugin(impl.plugin_name) is not None:
                     self.unregister(name=impl.plugin_name)
+
+
+def _short_repr(value: object) -> str:
+    text = repr(value)
+    return text if len(text) <= TRACED_RESULT_CHARS else text[: TRACED_RESULT_CHARS - 3] + "..."
 
 
 def _env_flag(name: str) -> bool:
@@ -153,10 +214,8 @@ def make_plugin_manager(
     :param plugins: extra ``(name, plugin object)`` pairs to register, e.g. from tests.
     :param warn: print warnings for plugins that fail to load (otherwise only recorded).
     """
-    pm = EconashPluginManager(strict=_env_flag("ECONASH_STRICT_PLUGINS") if strict is None else strict, warn=warn)
-    if _env_flag("ECONASH_TRACE_PLUGINS"):
-        pm.trace.root.setwriter(sys.stderr.write)
-        pm.enable_tracing()
+    pm = EconashPluginManager(strict=_env_flag("ECONASH_STRICT_PLUGINS") if strict is None else strict, warn=warn,
+                              trace_hook_calls=_env_flag("ECONASH_TRACE_PLUGINS"))
 
     allow = set(only) if only is not None else _allowlist_from_env()
     if load_entry_points:

@@ -17,7 +17,7 @@ from pydantic import BaseModel, TypeAdapter, ValidationError
 
 from econash.errors import ConfigError, PluginError, UnknownPluginError
 from econash.hookspecs import REGISTRATION_HOOKS
-from econash.plugins import EconashPluginManager, LoadFailure
+from econash.plugins import EconashPluginManager
 
 KIND_SINGULAR = {
     "backends": "backend",
@@ -190,42 +190,34 @@ class Registries:
         registries = cls()
         for hook_name, kind in REGISTRATION_HOOKS.items():
             registry: Registry = getattr(registries, kind)
-            caller = getattr(pm.hook, hook_name)
-            # Call each implementation on its own so the registry knows who registered what,
-            # and a plugin whose hook raises is isolated like one that fails to import.
-            for impl in reversed(caller.get_hookimpls()):
-                dist = pm.distribution_of(impl.plugin_name)
+            # Each plugin gets its own register callback, so the registry knows who registered what;
+            # a plugin whose hook raises is isolated like one that fails to import, but a name clash
+            # (PluginError) stops the load.
+            def arguments(plugin: str, registry: Registry = registry) -> dict[str, Any]:
+                return {"register": _register_callback(pm, registry, plugin)}
 
-                def register(
-                    name: str,
-                    factory: Callable[..., Any],
-                    *,
-                    description: str | None = None,
-                    _plugin: str = impl.plugin_name,
-                    _dist: str | None = dist.name if dist else None,
-                    _registry: Registry = registry,
-                ) -> None:
-                    if not isinstance(name, str) or not name:
-                        raise TypeError(f"{_registry.singular} names must be non-empty strings, got {name!r}")
-                    if not callable(factory):
-                        raise TypeError(f"{_registry.singular} '{name}' factory must be callable")
-                    _registry.add(
-                        Entry(
-                            kind=_registry.kind,
-                            name=name,
-                            factory=factory,
-                            plugin=_plugin,
-                            distribution=_dist,
-                            description=description or first_doc_line(factory),
-                        )
-                    )
-
-                try:
-                    impl.function(**{arg: register for arg in impl.argnames})
-                except PluginError:
-                    raise
-                except Exception as exc:
-                    pm.record_failure(
-                        LoadFailure(impl.plugin_name, dist.name if dist else None, f"{hook_name} raised {type(exc).__name__}: {exc}")
-                    )
+            pm.call_each(hook_name, arguments, propagate=(PluginError,))
         return registries
+
+
+def _register_callback(pm: EconashPluginManager, registry: Registry, plugin: str) -> Callable[..., None]:
+    """The ``register(name, factory, *, description=None)`` a registration hook receives from one plugin."""
+    dist = pm.distribution_of(plugin)
+
+    def register(name: str, factory: Callable[..., Any], *, description: str | None = None) -> None:
+        if not isinstance(name, str) or not name:
+            raise TypeError(f"{registry.singular} names must be non-empty strings, got {name!r}")
+        if not callable(factory):
+            raise TypeError(f"{registry.singular} '{name}' factory must be callable")
+        registry.add(
+            Entry(
+                kind=registry.kind,
+                name=name,
+                factory=factory,
+                plugin=plugin,
+                distribution=dist.name if dist else None,
+                description=description or first_doc_line(factory),
+            )
+        )
+
+    return register

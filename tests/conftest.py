@@ -17,7 +17,7 @@ def run_cli(*args: str, env: dict[str, str] | None = None, cwd: Path | None = No
             timeout: float = 120) -> subprocess.CompletedProcess[str]:
     """Run `python -m econash ARGS` in a subprocess, as a user would from a shell."""
     full_env = {**os.environ, **(env or {})}
-    for name in ("ECONASH_LOAD_PLUGINS", "ECONASH_STRICT_PLUGINS"):
+    for name in ("ECONASH_LOAD_PLUGINS", "ECONASH_STRICT_PLUGINS", "ECONASH_TRACE_PLUGINS"):
         if env is None or name not in env:
             full_env.pop(name, None)
     return subprocess.run([sys.executable, "-m", "econash", *args], capture_output=True, text=True,

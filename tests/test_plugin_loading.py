@@ -169,3 +169,34 @@ def test_unknown_name_suggests_the_closest():
     registries = Registries.from_plugin_manager(make_plugin_manager(warn=False))
     with pytest.raises(PluginError, match="did you mean 'arith'"):
         registries.tasks.get("arit")
+
+
+def test_trace_plugins_prints_each_hook_call_of_a_cli_command():
+    traced = run_cli("list", "tasks", env={"ECONASH_TRACE_PLUGINS": "1"})
+    plain = run_cli("list", "tasks")
+    assert traced.returncode == 0 and plain.returncode == 0, traced.stderr + plain.stderr
+    assert traced.stdout == plain.stdout
+    trace = traced.stderr.splitlines()
+    # every registration hook and register_commands, one line per implementation, with a duration
+    assert any("register_tasks" in line and "'arith'" in line and " ms" in line for line in trace), traced.stderr
+    assert any("register_backends" in line and "'local'" in line for line in trace), traced.stderr
+    assert any("register_commands" in line and "'compare'" in line for line in trace), traced.stderr
+    assert plain.stderr == ""
+
+
+def test_trace_shows_lifecycle_calls_and_failures(monkeypatch, capsys):
+    monkeypatch.setenv("ECONASH_TRACE_PLUGINS", "1")
+    pm = make_plugin_manager(load_entry_points=False, warn=False,
+                             plugins=[("raiser", RaisingRegistration()), ("good", GoodTask()),
+                                      ("ok", Observer()), ("bad", RaisingObserver())])
+    Registries.from_plugin_manager(pm)
+    pm.notify("on_train_step", step=1, metrics={})
+    trace = capsys.readouterr().err.splitlines()
+    assert any("register_tasks" in line and "'raiser'" in line and "RuntimeError: oops" in line for line in trace)
+    assert any("register_tasks" in line and "'good'" in line and "returned" in line for line in trace)
+    assert any("on_train_step" in line and "'bad'" in line and "ValueError: observer bug" in line for line in trace)
+    assert any("on_train_step" in line and "'ok'" in line for line in trace)
+    monkeypatch.delenv("ECONASH_TRACE_PLUGINS")
+    quiet = make_plugin_manager(load_entry_points=False, warn=False, plugins=[("ok", Observer())])
+    quiet.notify("on_train_step", step=1, metrics={})
+    assert capsys.readouterr().err == ""
