@@ -19,6 +19,8 @@ from pathlib import Path
 from typing import Any
 
 from econash.backend import Backend, ErrorKind
+from econash.call_types import Capabilities, LLMRequest, LLMResult, Message, SamplingParams, Usage
+from econash.config_types import RunConfig
 from econash.embedder import Embedder
 from econash.errors import ConfigError, DataError, EconashError, PluginError, UnknownPluginError
 from econash.hookspecs import hookimpl
@@ -26,20 +28,10 @@ from econash.method import Method
 from econash.plugins import make_plugin_manager
 from econash.registry import Registries
 from econash.reward import Reward
+from econash.run_records import Summary
 from econash.task import Task
+from econash.task_types import Problem, Score
 from econash.topology import Topology
-from econash.types import (
-    Capabilities,
-    LLMRequest,
-    LLMResult,
-    Message,
-    Problem,
-    RunConfig,
-    SamplingParams,
-    Score,
-    Summary,
-    Usage,
-)
 
 __version__ = "0.1.0"
 

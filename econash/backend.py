@@ -6,7 +6,7 @@ import enum
 from abc import ABC, abstractmethod
 from typing import Any, ClassVar
 
-from econash.types import Capabilities, LLMRequest, LLMResult
+from econash.call_types import Capabilities, LLMRequest, LLMResult
 
 
 class ErrorKind(str, enum.Enum):

@@ -318,8 +318,8 @@ def build_cli(pm: EconashPluginManager | None = None) -> click.Group:
         import yaml
 
         from econash.config import config_keys
+        from econash.config_types import RunConfig
         from econash.redaction import redact, secret_names
-        from econash.types import RunConfig
 
         if keys:
             defaults = RunConfig().model_dump(mode="json")

@@ -15,10 +15,10 @@ from typing import TYPE_CHECKING, Any, Iterable, Mapping
 import yaml
 from pydantic import BaseModel, ValidationError
 
+from econash.config_types import RunConfig
 from econash.errors import ConfigError
 from econash.redaction import OPTION_OWNERS
 from econash.redaction import is_secret_key, redact  # noqa: F401 - long imported from here
-from econash.types import RunConfig
 
 if TYPE_CHECKING:
     from econash.registry import Registries
@@ -242,7 +242,7 @@ def _model_is_file(registries: Registries, backend: Any) -> bool:
 
 
 def _absolute_executor_models(value: Any, registries: Registries) -> Any:
-    """Executors' backends (econash.types.ExecutorBackend) in topology options, their model files absolute."""
+    """Executors' backends (econash.topology.ExecutorBackend) in topology options, their model files absolute."""
     if isinstance(value, list):
         return [_absolute_executor_models(item, registries) for item in value]
     if not isinstance(value, dict):

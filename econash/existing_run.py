@@ -15,13 +15,14 @@ from typing import Any
 from pydantic import ValidationError
 
 from econash.config import absolute_path, validation_message
+from econash.config_types import RunConfig
 from econash.errors import ConfigError
 from econash.loop import Checkpointer
 from econash.plugins import make_plugin_manager
 from econash.redaction import drop_secrets, restore_secrets
 from econash.registry import Registries
+from econash.run_records import SCHEMA_VERSION
 from econash.rundir import RunDirectory
-from econash.types import SCHEMA_VERSION, RunConfig
 
 
 def checkpoint_config(checkpoint: Path, flags: dict[str, Any], registries: Registries | None = None) -> RunConfig:

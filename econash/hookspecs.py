@@ -26,7 +26,9 @@ if TYPE_CHECKING:  # pragma: no cover
 
     import click
 
-    from econash.types import CallRecord, RunConfig, Summary
+    from econash.call_types import CallRecord
+    from econash.config_types import RunConfig
+    from econash.run_records import Summary
 
 PROJECT = "econash"
 

@@ -18,7 +18,7 @@ from typing import Any
 from pydantic import ConfigDict, ValidationError
 
 from econash.errors import DamagedRunError
-from econash.types import ResultRecord, Summary
+from econash.run_records import ResultRecord, Summary
 
 
 class _ResultLine(ResultRecord):

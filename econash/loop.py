@@ -16,6 +16,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Coroutine, Iterable
 
+from econash.config_types import DevConfig
 from econash.display import Progress
 from econash.early_stopping import plateaued
 from econash.engine.context import RunContext
@@ -23,9 +24,10 @@ from econash.engine.ledger import CostLimitReached, Ledger
 from econash.errors import DamagedCheckpointError, DamagedRunError, EconashError
 from econash.method import Method
 from econash.plugins import EconashPluginManager
+from econash.run_records import ResultRecord
 from econash.rundir import RunDirectory
 from econash.stats import wilson_interval
-from econash.types import DevConfig, Problem, ResultRecord, Score
+from econash.task_types import Problem, Score
 
 # 2: per-executor strategy embeddings, rounds and target networks; 3: failed-executor masks in the
 # buffer, factored Q heads and dev-slice scores in the train state

@@ -5,7 +5,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from econash.types import Problem
+from econash.task_types import Problem
 
 if TYPE_CHECKING:  # pragma: no cover
     from econash.engine.context import EpisodeContext, RunContext

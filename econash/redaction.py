@@ -143,7 +143,7 @@ def restore_secrets(config: dict[str, Any], registries: Registries, *, run_dir: 
             kind, name_key = OPTION_OWNERS[str(path[0])]
             model = _options_model(registries, kind, config.get(name_key))
         elif len(path) >= 2 and path[-2] == "options" and isinstance(spec, Mapping):
-            # an executor's backend (econash.types.ExecutorBackend: backend, model, base_url, options)
+            # an executor's backend (econash.topology.ExecutorBackend: backend, model, base_url, options)
             model = _options_model(registries, "backends", spec.get("backend"))
         return declared_secrets(model).get(str(path[-1]))
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from typing import TYPE_CHECKING, ClassVar
 
-from econash.types import RewardInput
+from econash.task_types import RewardInput
 
 if TYPE_CHECKING:  # pragma: no cover
     from econash.engine.context import EpisodeContext

@@ -11,7 +11,9 @@ from typing import Any, Callable
 
 
 from econash.backend import Backend
+from econash.call_types import CallRecord
 from econash.config import absolute_path, with_absolute_paths
+from econash.config_types import GenerationConfig, RunConfig
 from econash.display import Progress
 from econash.engine.cache import ResponseCache
 from econash.engine.context import RunContext
@@ -26,21 +28,13 @@ from econash.method import Method
 from econash.plugins import EconashPluginManager, make_plugin_manager
 from econash.redaction import redact, secret_names
 from econash.registry import Registries
+from econash.run_records import PluginInfo, RunManifest, Summary
 from econash.rundir import RunDirectory
 from econash.runlock import RunLock
 from econash.summary import build_summary, unique_rows
 from econash.task import Task
-from econash.topology import Topology
-from econash.types import (
-    CallRecord,
-    ClusterLayout,
-    GenerationConfig,
-    PluginInfo,
-    Problem,
-    RunConfig,
-    RunManifest,
-    Summary,
-)
+from econash.task_types import Problem
+from econash.topology import ClusterLayout, Topology
 
 
 def econash_version() -> str:

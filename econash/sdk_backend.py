@@ -23,7 +23,7 @@ from pydantic import Field
 from econash.backend import Backend, EmptyCompletionError, ErrorKind
 from econash.errors import ConfigError
 from econash.redaction import secret_field
-from econash.types import StrictModel
+from econash.strict_model import StrictModel
 from econash.urls import check_base_url
 
 #: sent as the key to servers that need none (a local server given by --base-url)

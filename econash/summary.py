@@ -12,24 +12,16 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
+from econash.call_types import Usage
+from econash.config_types import RunConfig
 from econash.engine.engine import Engine
 from econash.engine.ledger import Spending
 from econash.integrity import read_results
+from econash.run_records import EvalTokens, PolicyComparison, RoleUsage, Summary, TokenTotals, UntrainedSummary
 from econash.rundir import RunDirectory
 from econash.stats import paired_comparison, wilson_interval
 from econash.task import Task
-from econash.types import (
-    EvalTokens,
-    PolicyComparison,
-    Problem,
-    RoleUsage,
-    RunConfig,
-    Score,
-    Summary,
-    TokenTotals,
-    UntrainedSummary,
-    Usage,
-)
+from econash.task_types import Problem, Score
 
 Row = dict[str, Any]
 

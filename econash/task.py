@@ -5,7 +5,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from typing import Any, ClassVar, Literal
 
-from econash.types import Problem, Score
+from econash.task_types import Problem, Score
 
 Split = Literal["train", "test"]
 

@@ -50,3 +50,27 @@ def test_cli_help_does_not_load_heavy_dependencies():
             "print('HEAVY=' + ','.join(heavy))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert "HEAVY=\n" in out.stdout + "\n" and out.stdout.strip().endswith("HEAVY="), out.stdout
+
+
+def test_core_imports_boundary_models_from_their_family_modules():
+    # econash.types only re-exports (for plugins and older code); the core names the family module,
+    # so the import graph shows which family a module depends on.
+    offenders = []
+    for path in (REPO / "econash").rglob("*.py"):
+        if path.name == "types.py" and path.parent.name == "econash":
+            continue
+        offenders += [f"{path.relative_to(REPO)} imports {m}" for m in imported_modules(path) if m == "econash.types"]
+    assert not offenders, offenders
+
+
+def test_the_types_facade_re_exports_every_boundary_model():
+    import econash.types as facade
+    from econash import call_types, config_types, run_records, strict_model, task_types, topology
+
+    families = [call_types, task_types, config_types, run_records, strict_model]
+    public = {name for module in families for name, value in vars(module).items()
+              if not name.startswith("_") and getattr(value, "__module__", None) == module.__name__}
+    public |= {"ClusterLayout", "ExecutorBackend", "SCHEMA_VERSION", "MAX_SEED", "CAP_FINISH_REASONS"}
+    missing = sorted(name for name in public if name not in facade.__all__ or not hasattr(facade, name))
+    assert not missing, f"econash.types lacks: {missing}"
+    assert facade.ClusterLayout is topology.ClusterLayout and facade.RunConfig is config_types.RunConfig

@@ -23,8 +23,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterator
 
+from econash.call_types import LLMRequest, LLMResult
 from econash.errors import CacheError, DamagedCacheError
-from econash.types import LLMRequest, LLMResult
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS responses (

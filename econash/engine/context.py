@@ -11,18 +11,11 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from econash.backend import Backend
+from econash.call_types import CallRecord, LLMRequest, LLMResult, Message, SamplingParams, Usage
+from econash.config_types import GenerationConfig
 from econash.engine.engine import Engine
 from econash.engine.ledger import Ledger
-from econash.types import (
-    CallRecord,
-    ClusterLayout,
-    GenerationConfig,
-    LLMRequest,
-    LLMResult,
-    Message,
-    SamplingParams,
-    Usage,
-)
+from econash.topology import ClusterLayout
 
 if TYPE_CHECKING:  # pragma: no cover
     from econash.task import Task

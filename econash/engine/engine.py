@@ -10,10 +10,11 @@ from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from econash.backend import Backend, ErrorKind
+from econash.call_types import CallRecord, LLMRequest, LLMResult, Usage
+from econash.config_types import RetryConfig
 from econash.engine.cache import ResponseCache, cache_key
 from econash.engine.ledger import CostLimitReached, Ledger, PriceTable, Spending
 from econash.errors import BackendError, ConfigError, RetriesExhaustedError
-from econash.types import CallRecord, LLMRequest, LLMResult, RetryConfig, Usage
 
 EventSink = Callable[[dict[str, Any]], None]
 CallSink = Callable[[CallRecord, str], None]

@@ -15,8 +15,10 @@ from typing import Any, Iterable
 import yaml
 from pydantic import Field, ValidationError
 
+from econash.call_types import CallRecord, Usage
 from econash.errors import ConfigError
-from econash.types import CallRecord, RoleUsage, StrictModel, Usage
+from econash.run_records import RoleUsage
+from econash.strict_model import StrictModel
 
 
 class ModelPrice(StrictModel):

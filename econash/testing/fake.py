@@ -10,8 +10,8 @@ import asyncio
 from typing import Any, Callable, Iterable
 
 from econash.backend import Backend
+from econash.call_types import Capabilities, LLMRequest, LLMResult, Usage
 from econash.hookspecs import hookimpl
-from econash.types import Capabilities, LLMRequest, LLMResult, Usage
 
 
 class FakeScriptExhausted(RuntimeError):

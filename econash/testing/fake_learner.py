@@ -14,7 +14,8 @@ from pydantic import Field
 
 from econash.engine.context import EpisodeContext, RunContext
 from econash.method import Method
-from econash.types import Problem, StrictModel
+from econash.strict_model import StrictModel
+from econash.task_types import Problem
 
 
 class FakeLearner(Method):
