@@ -1,7 +1,7 @@
 """Regret of econash and reference learners on random instances of the coordination game.
 
 The paper claims sublinear Bayesian regret where fixed, debate-like policies grow linearly. This
-measures it the way /work/shared/docs/measuring.md ("Regret") asks:
+measures it the way docs/measuring.md ("Regret") asks:
 
 * pseudo-regret of the behaviour policy, ``R(T) = sum_t V* - V(a_t)``: ``V`` the exact expected team
   value of the joint action actually played (exploration included), ``V*`` the enumerated optimum,

@@ -69,7 +69,7 @@ RUN_FLAGS = ("backend", "model", "base_url", "task", "data", "method", "topology
 
 
 def run_options(func: Any) -> Any:
-    """The options of `econash run` (design.md's CLI contract), shared with `econash config`."""
+    """The options of `econash run` (README.md, "Using it"), shared with `econash config`."""
     options = [
         click.option("--backend", help="LLM backend (see `econash list backends`). Default: local."),
         click.option("--model", help="Model name, or a GGUF path for the local backend."),

@@ -1,6 +1,6 @@
 """The statistics every econash report uses: Wilson intervals for an accuracy and McNemar's exact test
-for two methods (or two policies) answering the same questions (docs/measuring.md in the project's
-shared material describes the rules these follow).
+for two methods (or two policies) answering the same questions (docs/measuring.md has the rules
+these follow).
 
 Pure Python on purpose: summaries, the CLI and benchmarks import it without torch or scipy.
 """

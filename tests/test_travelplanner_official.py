@@ -1,9 +1,9 @@
 """`econash score` on a TravelPlanner sole-planning submission: the six official metrics and the
 per-constraint counts, checked against numbers worked out by hand from the definitions in the
-official evaluation (the shared docs/travelplanner.md, section 6).
+official evaluation (docs/travelplanner.md, section 6).
 
 The submission is the 30 annotated train plans (which pass everything, section 8.1) with a few
-plans broken in ways whose official outcome the spec states, so every expected number below is
+plans broken in ways whose official outcome follows from sections 4 and 5, so every expected number is
 a count, not a call to the scorer under test.
 """
 

@@ -1,5 +1,5 @@
 """What the econash method computes around an episode: per-round rewards r_i from the reward plugins
-(method.md step 8), the random-reward ablation's team reward, per-episode exploration RNGs and the
+(docs/econash-method.md step 8), the random-reward ablation's team reward, per-episode exploration RNGs and the
 warning for a train size too small for the action grid."""
 
 from __future__ import annotations

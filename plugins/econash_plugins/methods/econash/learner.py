@@ -1,4 +1,4 @@
-"""The EcoNash learner: acting with exploration, the replay buffer, and the update of method.md step 10.
+"""The EcoNash learner: acting with exploration, the replay buffer, and the update of docs/econash-method.md step 10.
 
 One backward pass over ``L_TD + lambda_local * L_local + lambda_sd * L_SD`` and one optimiser over
 every module, so gradients reach the history GRU, the belief networks (and action embeddings), the
@@ -39,7 +39,7 @@ from econash.types import StrictModel
 
 
 class LearnerConfig(StrictModel):
-    """Network sizes, losses, exploration and early stopping (method.md steps 3-4, 9-11)."""
+    """Network sizes, losses, exploration and early stopping (docs/econash-method.md steps 3-4, 9-11)."""
 
     hidden: int = Field(64, ge=4)
     belief_dim: int = Field(32, ge=4)

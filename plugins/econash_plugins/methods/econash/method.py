@@ -1,4 +1,4 @@
-"""The `econash` method (method.md): coordinator strategy, executors with learned generation settings,
+"""The `econash` method (docs/econash-method.md): coordinator strategy, executors with learned generation settings,
 belief-weighted commitment, rewards from reward plugins, and the BNE learner (``learner``, beside this module).
 
 The run's topology decides the team: one coordinator over every executor (`single`), local

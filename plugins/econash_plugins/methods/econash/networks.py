@@ -1,4 +1,4 @@
-"""The learned parts of EcoNash (method.md steps 2, 3, 6 and 9).
+"""The learned parts of EcoNash (docs/econash-method.md steps 2, 3, 6 and 9).
 
 Shapes: B batch, N executors, A actions, D text-embedding size.
 

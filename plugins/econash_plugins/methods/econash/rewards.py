@@ -1,4 +1,4 @@
-"""First-party reward evaluators: AL, TS, CC (method.md step 8), an LLM judge and random rewards."""
+"""First-party reward evaluators: AL, TS, CC (docs/econash-method.md step 8), an LLM judge and random rewards."""
 
 from __future__ import annotations
 
