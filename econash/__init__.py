@@ -25,6 +25,7 @@ from econash.embedder import Embedder
 from econash.errors import ConfigError, DataError, EconashError, PluginError, UnknownPluginError
 from econash.hookspecs import hookimpl
 from econash.method import Method
+from econash.paths import cache_dir
 from econash.plugins import make_plugin_manager
 from econash.registry import Registries
 from econash.reward import Reward
@@ -39,7 +40,7 @@ __all__ = [
     "Backend", "Capabilities", "ConfigError", "DataError", "EconashError", "Embedder", "ErrorKind",
     "LLMRequest", "LLMResult", "Message", "Method", "PluginError", "Problem", "Registries", "Reward",
     "RunConfig", "SamplingParams", "Score", "Summary", "Task", "Topology", "UnknownPluginError", "Usage",
-    "hookimpl", "load_backend", "load_method", "load_task", "make_plugin_manager", "read_summary",
+    "cache_dir", "hookimpl", "load_backend", "load_method", "load_task", "make_plugin_manager", "read_summary",
     "registries", "run", "__version__",
 ]
 

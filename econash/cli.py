@@ -11,9 +11,9 @@ from typing import Any
 
 import click
 
+from econash.cli_api import RUN_FLAGS, AppState, app_state, load_run_config, run_options
 from econash.errors import ConfigError, EconashError, RunInterrupted
 from econash.plugins import EconashPluginManager, make_plugin_manager
-from econash.registry import Registries
 from econash.summary_text import cost_text, print_summary, shown_path
 
 
@@ -45,76 +45,6 @@ class EconashGroup(click.Group):
             ctx.exit(1)
 
 
-class AppState:
-    """What commands share: the plugin manager, and registries built on first use."""
-
-    def __init__(self, pm: EconashPluginManager) -> None:
-        self.pm = pm
-        self._registries: Registries | None = None
-
-    @property
-    def registries(self) -> Registries:
-        if self._registries is None:
-            self._registries = Registries.from_plugin_manager(self.pm)
-        return self._registries
-
-
-def _state(ctx: click.Context) -> AppState:
-    return ctx.find_object(AppState)
-
-
-RUN_FLAGS = ("backend", "model", "base_url", "task", "data", "method", "topology", "executors",
-             "train_size", "test_size", "seed", "run_dir", "display", "concurrency", "max_connections",
-             "cost_limit", "prices")
-
-
-def run_options(func: Any) -> Any:
-    """The options of `econash run` (README.md, "Using it"), shared with `econash config`."""
-    options = [
-        click.option("--backend", help="LLM backend (see `econash list backends`). Default: local."),
-        click.option("--model", help="Model name, or a GGUF path for the local backend."),
-        click.option("--base-url", help="Server URL: .../v1 for openai; the host root (no /v1) for together "
-                                        "and anthropic."),
-        click.option("--task", help="Task (see `econash list tasks`). Default: arith."),
-        click.option("--data", type=click.Path(path_type=Path), help="Data file or folder for the task."),
-        click.option("--method", help="Method (see `econash list methods`)."),
-        click.option("--topology", help="Coordinator topology (see `econash list topologies`)."),
-        click.option("--executors", type=click.IntRange(min=1), help="Number of executors."),
-        click.option("--train-size", type=click.IntRange(min=0), help="Train questions (methods that learn)."),
-        click.option("--test-size", type=click.IntRange(min=1), help="Test questions to evaluate."),
-        click.option("--dev-size", type=click.IntRange(min=0),
-                     help="Train-split questions held out as a dev slice: the greedy policy's learning curve and "
-                          "early stopping (dev.*)."),
-        click.option("--seed", type=int, help="Seed for data selection, sampling and learning."),
-        click.option("--run-dir", type=click.Path(path_type=Path), help="Where to write the run (default runs/...)."),
-        click.option("--display", type=click.Choice(["auto", "rich", "plain", "none"]), help="Progress display."),
-        click.option("--concurrency", type=click.IntRange(min=1), help="Episodes in flight at once."),
-        click.option("--max-connections", type=click.IntRange(min=1), help="Concurrent calls per backend endpoint."),
-        click.option("--cost-limit", type=click.FloatRange(min=0, min_open=True),
-                     help="Stop cleanly before spending more than this many dollars (needs --prices)."),
-        click.option("--prices", type=click.Path(path_type=Path),
-                     help="YAML price table: MODEL: {prompt: $/1M tokens, completion: $/1M tokens}."),
-        click.option("--no-cache", is_flag=True, default=None, help="Do not read or write the response cache."),
-        click.option("--config", "config_file", type=click.Path(path_type=Path), help="YAML config file."),
-        click.option("-B", "overrides", multiple=True, metavar="KEY=VALUE",
-                     help="Override any config key, e.g. -B generation.temperature=0.2 (repeatable)."),
-    ]
-    for option in reversed(options):
-        func = option(func)
-    return func
-
-
-def _load_config(kwargs: dict[str, Any]) -> Any:
-    from econash.config import load_config
-
-    flags: dict[str, Any] = {name: kwargs.get(name) for name in RUN_FLAGS}
-    if kwargs.get("no_cache"):
-        flags["cache"] = {"train": False, "eval": False}
-    if kwargs.get("dev_size") is not None:
-        flags["dev"] = {"size": kwargs["dev_size"]}
-    return load_config(config_file=kwargs.get("config_file"), flags=flags, overrides=kwargs.get("overrides", ()))
-
-
 def build_cli(pm: EconashPluginManager | None = None) -> click.Group:
     """Build the `econash` command group around a plugin manager (made from entry points if None)."""
     from econash import __version__
@@ -135,7 +65,7 @@ def build_cli(pm: EconashPluginManager | None = None) -> click.Group:
         """List installed plugins: name, version, hooks and what each provides."""
         from econash.runner import plugin_infos
 
-        state = _state(ctx)
+        state = app_state(ctx)
         infos = plugin_infos(state.pm, state.registries)
         if as_json:
             click.echo(json.dumps([info.model_dump(mode="json") for info in infos], indent=2))
@@ -158,7 +88,7 @@ def build_cli(pm: EconashPluginManager | None = None) -> click.Group:
     @click.pass_context
     def list_(ctx: click.Context, kind: str, as_json: bool) -> None:
         """List the backends, tasks, rewards, topologies, methods or embedders (KIND) that plugins provide."""
-        registry = _state(ctx).registries.kind(kind)
+        registry = app_state(ctx).registries.kind(kind)
         entries = [registry.entries[name] for name in registry.names()]
         if as_json:
             rows = [{"name": e.name, "plugin": e.plugin, "distribution": e.distribution, "description": e.description}
@@ -181,8 +111,8 @@ def build_cli(pm: EconashPluginManager | None = None) -> click.Group:
         """Train (methods that learn) on the train split, then evaluate on the test split."""
         from econash.runner import run as run_method
 
-        config = _load_config(kwargs)
-        state = _state(ctx)
+        config = load_run_config(kwargs)
+        state = app_state(ctx)
         summary = run_method(config, pm=state.pm, registries=state.registries)
         if as_json:
             click.echo(summary.model_dump_json(indent=2))
@@ -197,8 +127,8 @@ def build_cli(pm: EconashPluginManager | None = None) -> click.Group:
         """Train a learning method on the train split and keep its checkpoints; no evaluation."""
         from econash.runner import run as run_method
 
-        config = _load_config(kwargs).model_copy(update={"evaluate": False, "eval_untrained": False})
-        state = _state(ctx)
+        config = load_run_config(kwargs).model_copy(update={"evaluate": False, "eval_untrained": False})
+        state = app_state(ctx)
         if not state.registries.methods.get(config.method).factory.learns:
             raise ConfigError(f"Method '{config.method}' does not learn; use `econash run` to evaluate it.")
         if config.train_size == 0:
@@ -230,7 +160,7 @@ def build_cli(pm: EconashPluginManager | None = None) -> click.Group:
         flags = {name: kwargs.get(name) for name in RUN_FLAGS}
         if kwargs.get("overrides") or kwargs.get("config_file"):
             raise ConfigError("`econash eval` takes flags only (no --config or -B); the rest comes from the checkpoint's run.")
-        state = _state(ctx)
+        state = app_state(ctx)
         config = checkpoint_config(checkpoint, flags, state.registries)
         summary = run_method(config, pm=state.pm, registries=state.registries)
         if as_json:
@@ -251,7 +181,7 @@ def build_cli(pm: EconashPluginManager | None = None) -> click.Group:
 
         if not run_dir.is_dir():
             raise ConfigError(f"Run directory '{run_dir}' does not exist; give the folder of an econash run.")
-        state = _state(ctx)
+        state = app_state(ctx)
         summary = resume_run(run_dir, updates={"cost_limit": cost_limit, "display": display}, pm=state.pm,
                              registries=state.registries)
         if as_json:
@@ -329,8 +259,8 @@ def build_cli(pm: EconashPluginManager | None = None) -> click.Group:
                     value = value[part]
                 click.echo(f"{key} = {json.dumps(value)}")
             return
-        config = _load_config(kwargs)
-        shown = redact(config.model_dump(mode="json"), secret_names(_state(ctx).registries))
+        config = load_run_config(kwargs)
+        shown = redact(config.model_dump(mode="json"), secret_names(app_state(ctx).registries))
         click.echo(yaml.safe_dump(shown, sort_keys=False).rstrip())
 
     _add_plugin_commands(pm, cli)

@@ -214,7 +214,7 @@ async def _execute(config: RunConfig, components: Components, pm: EconashPluginM
                      executors=config.executors, seed=config.seed, train_size=len(train_problems),
                      layout=components.layout(config.executors),
                      executor_backends=components.executor_backends,
-                     extras={"run_dir": rundir.path, "config": config, "plugin_manager": pm, "registries": registries})
+                     run_dir=rundir.path, config=config, plugin_manager=pm, registries=registries)
     checkpointer = Checkpointer(rundir, pm)
     state = TrainState()
     price_note = unpriced_note(config, prices, components)

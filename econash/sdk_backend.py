@@ -1,10 +1,16 @@
-"""What the openai, together and anthropic backends share: their SDKs are built alike (Stainless).
+"""The public base for backends that call a hosted API through an async SDK built like openai's.
 
-``SDKBackend`` holds the machinery: key and base-URL resolution, one async client per running event
-loop, ``aclose``, retry classification, the common error sentences and key scrubbing. A subclass
-names its SDK and environment variables, builds the client, and adds its own request, response
-parsing and error sentences. The helpers below read the SDKs' exceptions and are shared with the
-embedders.
+The openai, together and anthropic SDKs are generated alike (Stainless): the same exception classes
+(``RateLimitError``, ``APIStatusError``, ``APIConnectionError``, ...), ``DefaultAsyncHttpxClient``
+and ``max_retries``. ``SDKBackend`` holds what a backend on such an SDK needs besides its request:
+key and base-URL resolution, one async client per running event loop, ``aclose``, retry
+classification, the common error sentences and key scrubbing. A subclass names its SDK and
+environment variables, builds the client (``make_client``) and implements ``generate``; it may add
+error sentences (``describe_status``). ``docs/writing-plugins.md`` has a complete example.
+
+The functions below read the SDKs' exceptions and headers; backends and embedders (which are
+synchronous and retry themselves) share them. Every name here without an underscore is public
+and kept stable for plugins.
 """
 
 from __future__ import annotations
@@ -26,12 +32,23 @@ from econash.redaction import secret_field
 from econash.strict_model import StrictModel
 from econash.urls import check_base_url
 
+__all__ = [
+    "PLACEHOLDER_KEY", "SDKBackend", "error_code", "error_headers", "error_message", "host_root",
+    "is_context_length_error", "parse_retry_after", "resolve_key", "scrub_key", "short_text",
+]
+
 #: sent as the key to servers that need none (a local server given by --base-url)
 PLACEHOLDER_KEY = "not-needed"
 
 
 class SDKBackend(Backend):
-    """A backend calling a hosted API through its async SDK, with the SDK's own retries off."""
+    """A backend calling a hosted API through its async SDK, with the SDK's own retries off.
+
+    A subclass sets the class attributes below and ``name``, implements ``import_sdk``,
+    ``make_client`` and ``generate`` (which gets its client from ``client_for_running_loop``), and
+    sets ``capabilities`` in ``__init__``. It may override ``normalise_base_url``,
+    ``describe_status``, ``api_error_message``, ``out_of_quota`` and ``where``.
+    """
 
     #: hooks a subclass sets: the key's and base URL's environment variables, the API's URL
     key_env: ClassVar[str]
@@ -49,9 +66,10 @@ class SDKBackend(Backend):
         max_connections: int = Field(32, ge=1)
         timeout_s: float = Field(120.0, gt=0)
 
-    def __init__(self, model: str | None, base_url: str | None, *, api_key: str | None,
-                 max_connections: int, timeout_s: float) -> None:
-        self._sdk = self._import_sdk()
+    def __init__(self, model: str | None = None, base_url: str | None = None, *, api_key: str | None = None,
+                 max_connections: int = 32, timeout_s: float = 120.0) -> None:
+        #: the SDK module ``import_sdk`` returned: its client and exception classes
+        self.sdk = self.import_sdk()
         if max_connections < 1:
             raise ConfigError(f"The {self.name} backend's max_connections must be at least 1; pass "
                               "-B backend_options.max_connections=N.")
@@ -65,7 +83,7 @@ class SDKBackend(Backend):
             except ValueError as exc:
                 raise ConfigError(f"{self.base_url_env}={from_env!r} {exc}; fix or unset it.") from None
             base_url = from_env
-        self.base_url = self._normalise_base_url(base_url) if base_url else None
+        self.base_url = self.normalise_base_url(base_url) if base_url else None
         self._api_key = resolve_key(api_key, self.key_env, self.base_url,
                                     f"The {self.name} backend needs an API key; set the environment variable "
                                     f"{self.key_env}.")
@@ -79,13 +97,19 @@ class SDKBackend(Backend):
         return f"{type(self).__name__}(model={self.model!r}, base_url={self.where_url!r})"
 
     @property
+    def api_key(self) -> str:
+        """The key to give the SDK's client: the option, else ``key_env``'s value, else
+        ``PLACEHOLDER_KEY`` for a server given by base URL. Never put it in a message or a log."""
+        return self._api_key
+
+    @property
     def where_url(self) -> str:
         """The base URL calls go to."""
         return self.base_url or self.default_url
 
     @property
-    def _where(self) -> str:
-        """The server as error sentences name it."""
+    def where(self) -> str:
+        """The server as error sentences name it (a subclass may shorten its default URL to a host)."""
         return self.where_url
 
     def cache_identity(self) -> dict[str, Any]:
@@ -93,30 +117,36 @@ class SDKBackend(Backend):
 
     # ------------------------------------------------------------ hooks
 
-    def _import_sdk(self) -> Any:
+    def import_sdk(self) -> Any:
+        """The SDK module, imported here so that ``import econash`` stays light; raise
+        ``econash.errors.missing_dependency(...)`` when it is not installed."""
         raise NotImplementedError
 
     @staticmethod
-    def _normalise_base_url(url: str) -> str:
+    def normalise_base_url(url: str) -> str:
+        """The base URL as the SDK wants it (``host_root`` for SDKs that append ``/v1`` themselves)."""
         return url.rstrip("/")
 
-    def _make_client(self, http_client: Any) -> Any:
-        """The SDK's async client, with ``max_retries=0`` and ``http_client``."""
+    def make_client(self, http_client: Any) -> Any:
+        """The SDK's async client, built with ``api_key``, ``max_retries=0``, ``timeout_s`` and
+        ``http_client`` (which carries the connection limit)."""
         raise NotImplementedError
 
     # ------------------------------------------------------------ client
 
-    async def _client_for_running_loop(self) -> Any:
+    async def client_for_running_loop(self) -> Any:
+        """The client of the running event loop, made on first use in it: ``asyncio.run`` may be
+        called more than once in a process, and a client's connections belong to its loop."""
         loop = asyncio.get_running_loop()
         if self._client is not None and self._client_loop is not None and self._client_loop() is loop:
             return self._client
         # A client from an earlier loop cannot be used or closed from this one; it was closed when
         # that loop shut down (see _closer) or, failing that, is dropped.
-        sdk = self._sdk
+        sdk = self.sdk
         limits = type(sdk.DEFAULT_CONNECTION_LIMITS)(
             max_connections=self.max_connections, max_keepalive_connections=self.max_connections
         )
-        client = self._make_client(sdk.DefaultAsyncHttpxClient(limits=limits))
+        client = self.make_client(sdk.DefaultAsyncHttpxClient(limits=limits))
         self._client, self._client_loop = client, weakref.ref(loop)
         # asyncio.run closes open async generators before it closes the loop: a started generator
         # whose cleanup closes the client releases its connections even without aclose().
@@ -133,18 +163,18 @@ class SDKBackend(Backend):
     # ------------------------------------------------------------ errors
 
     def classify_error(self, exc: BaseException) -> tuple[ErrorKind, float | None]:
-        sdk = self._sdk
+        sdk = self.sdk
         if isinstance(exc, EmptyCompletionError):
             return ErrorKind.TRANSIENT, None
         if isinstance(exc, sdk.RateLimitError):
-            if self._out_of_quota(exc):  # waiting will not help
+            if self.out_of_quota(exc):  # waiting will not help
                 return ErrorKind.FATAL, None
-            return ErrorKind.RATE_LIMIT, parse_retry_after(_headers(exc))
+            return ErrorKind.RATE_LIMIT, parse_retry_after(error_headers(exc))
         if isinstance(exc, sdk.APIStatusError):
             status = exc.status_code
             # Every 5xx (anthropic's 529 overloaded too) and 408/409 pass; other 4xx will not change on retry.
             if status >= 500 or status in (408, 409):
-                return ErrorKind.TRANSIENT, parse_retry_after(_headers(exc))
+                return ErrorKind.TRANSIENT, parse_retry_after(error_headers(exc))
             return ErrorKind.FATAL, None
         if isinstance(exc, (sdk.APIConnectionError, sdk.APIResponseValidationError)):
             return ErrorKind.TRANSIENT, None
@@ -153,33 +183,38 @@ class SDKBackend(Backend):
             return ErrorKind.TRANSIENT, None
         return ErrorKind.FATAL, None
 
-    def _out_of_quota(self, exc: BaseException) -> bool:
-        """Whether a 429 means the account has no credit left, not that it is going too fast."""
+    def out_of_quota(self, exc: BaseException) -> bool:
+        """Whether a 429 means the account has no credit left, not that it is going too fast: such
+        an error is fatal, since waiting will not help."""
         return False
 
     def describe_error(self, exc: BaseException) -> str:
-        return self._scrub(self._describe(exc))
+        """The common sentences below (with the subclass's ``describe_status``), the key scrubbed.
+        A subclass that raises exceptions of its own overrides this and calls ``super()`` for the rest."""
+        return scrub_key(self._describe(exc), self._api_key)
 
-    def _describe_status(self, exc: Any, status: int, message: str) -> str | None:
+    def describe_status(self, exc: Any, status: int, message: str) -> str | None:
         """The subclass's own sentence for an API status error, or None for the common ones.
 
-        Asked after 401 and 403 and before 429 and 5xx."""
+        Asked after 401 and 403 and before 429 and 5xx; ``message`` is ``api_error_message``'s,
+        shortened."""
         return None
 
-    def _error_message(self, exc: BaseException) -> str:
-        return _error_message(exc)
+    def api_error_message(self, exc: BaseException) -> str:
+        """The server's own message in an SDK exception (``error_message`` unless the SDK keeps it elsewhere)."""
+        return error_message(exc)
 
     def _describe(self, exc: BaseException) -> str:
-        sdk, where = self._sdk, self._where
+        sdk, where = self.sdk, self.where
         if isinstance(exc, sdk.APIStatusError):
             status = exc.status_code
-            message = _short(self._error_message(exc))
+            message = short_text(self.api_error_message(exc))
             if status == 401:
                 return f"the server at {where} rejected the API key (401); set {self.key_env} to a valid key."
             if status == 403:
                 return (f"the server at {where} refused access to model '{self.model}' (403); check that the API key "
                         "may use it, or pass --model with another model.")
-            specific = self._describe_status(exc, status, message)
+            specific = self.describe_status(exc, status, message)
             if specific is not None:
                 return specific
             if isinstance(exc, sdk.RateLimitError):
@@ -201,10 +236,7 @@ class SDKBackend(Backend):
                     "generation.max_tokens if the model stops early.")
         if isinstance(exc, (TimeoutError, asyncio.TimeoutError)):
             return f"the request to {self.where_url} timed out; raise -B generation.timeout_s=SECONDS or check the server's load."
-        return f"{self.name} call to {where} failed ({type(exc).__name__}: {_short(str(exc))})."
-
-    def _scrub(self, text: str) -> str:
-        return scrub_key(text, self._api_key)
+        return f"{self.name} call to {where} failed ({type(exc).__name__}: {short_text(str(exc))})."
 
 
 async def _close_on_loop_shutdown(client: Any) -> AsyncGenerator[None, None]:
@@ -261,12 +293,15 @@ def parse_retry_after(headers: Mapping[str, str] | None) -> float | None:
     return None
 
 
-def _headers(exc: BaseException) -> Mapping[str, str] | None:
+def error_headers(exc: BaseException) -> Mapping[str, str] | None:
+    """The HTTP response headers an SDK exception carries (for ``parse_retry_after``), or None."""
     response = getattr(exc, "response", None)
     return getattr(response, "headers", None)
 
 
-def _error_code(exc: BaseException) -> str | None:
+def error_code(exc: BaseException) -> str | None:
+    """The API's error code (``insufficient_quota``, ``model_not_found``, ...) from the exception or
+    its JSON body (``{"error": {"code": ...}}`` or ``{"code": ...}``), or None."""
     code = getattr(exc, "code", None)
     if code:
         return str(code)
@@ -278,7 +313,9 @@ def _error_code(exc: BaseException) -> str | None:
     return None
 
 
-def _error_message(exc: BaseException) -> str:
+def error_message(exc: BaseException) -> str:
+    """The server's message from the exception's JSON body (``{"error": {"message": ...}}`` or
+    ``{"message": ...}``), else the exception's own message."""
     body = getattr(exc, "body", None)
     if isinstance(body, dict):
         inner = body.get("error") if isinstance(body.get("error"), dict) else body
@@ -287,13 +324,17 @@ def _error_message(exc: BaseException) -> str:
     return getattr(exc, "message", None) or str(exc)
 
 
-def _is_context_length(code: str, message: str) -> bool:
+def is_context_length_error(code: str, message: str) -> bool:
+    """Whether an error code and message say the prompt does not fit the model's context: servers
+    word it differently, and it is fatal (a retry sends the same prompt)."""
     lowered = message.lower()
     return (code == "context_length_exceeded" or "context length" in lowered or "context_length" in lowered
             or "maximum context" in lowered or "too many tokens" in lowered)
 
 
-def _short(text: str, limit: int = 200) -> str:
+def short_text(text: str, limit: int = 200) -> str:
+    """``text`` on one line, without a final full stop, cut to ``limit`` characters: a server's message
+    fit to quote inside an error sentence."""
     text = " ".join(text.split()).rstrip(".")
     return text if len(text) <= limit else text[: limit - 3] + "..."
 

@@ -244,7 +244,7 @@ def test_missing_key_and_environment(monkeypatch, server):
     assert str(info.value).count(". ") == 0
     monkeypatch.setenv("ANTHROPIC_API_KEY", "from-env")
     backend = AnthropicBackend()
-    assert backend._api_key == "from-env" and backend.model == "claude-sonnet-4-6"
+    assert backend.api_key == "from-env" and backend.model == "claude-sonnet-4-6"
     monkeypatch.setenv("ANTHROPIC_BASE_URL", server.url + "/v1/")
     assert AnthropicBackend().cache_identity() == {"base_url": server.url}
 

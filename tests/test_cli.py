@@ -3,8 +3,17 @@
 from __future__ import annotations
 
 import json
+import re
+import types
 
-from conftest import run_cli
+import click
+import pytest
+
+import econash
+from econash.cli_api import app_state
+from econash.errors import PluginError
+
+from conftest import REPO, run_cli
 
 
 def test_plugins_json_is_valid_and_lists_first_party_plugins():
@@ -151,3 +160,32 @@ def test_cache_commands(tmp_path):
     cleared = run_cli("cache", "clear", env=env)
     assert "removed 2 cached responses" in cleared.stdout
     assert json.loads(run_cli("cache", "stats", "--json", env=env).stdout)["entries"] == 0
+
+
+# ---------------------------------------------------------------- command plugins (econash.cli_api)
+
+
+def documented_command_plugin():
+    """The command example of docs/writing-plugins.md, as a module."""
+    text = (REPO / "docs" / "writing-plugins.md").read_text(encoding="utf-8")
+    block, = [b for b in re.findall(r"```python\n(.*?)```", text, re.S)
+              if b.startswith("# my_econash_plugin/commands.py")]
+    module = types.ModuleType("questions_command_example")
+    exec(compile(block, "docs/writing-plugins.md", "exec"), module.__dict__)  # noqa: S102 - our own doc
+    return module
+
+
+def test_a_command_plugin_gets_the_run_options_config_and_registries(econash_register_plugin, econash_cli):
+    econash_register_plugin(documented_command_plugin(), name="questions-example")
+    result = econash_cli(["questions", "--task", "arith", "--test-size", "3", "--seed", "4",
+                          "-B", "task_options.level=2"])
+    assert result.exit_code == 0, result.output
+    expected = econash.load_task("arith", level=2).load("test", 3, 4)
+    assert result.output.splitlines() == [f"{p.id}: {p.question}" for p in expected]
+    typo = econash_cli(["questions", "-B", "generation.temprature=0.1"])
+    assert typo.exit_code == 2 and "did you mean 'generation.temperature'?" in typo.output
+
+
+def test_app_state_outside_the_command_line_is_a_sentence():
+    with click.Context(click.Command("alone")) as ctx, pytest.raises(PluginError, match="register_commands"):
+        app_state(ctx)

@@ -11,7 +11,7 @@ import pytest
 import torch
 
 import econash
-from econash.errors import BackendError, ConfigError
+from econash.errors import BackendError, ConfigError, PluginError
 from econash.runner import Components, resume_async, run_async
 from econash.testing import FakeBackend
 
@@ -94,7 +94,7 @@ def test_state_round_trip_gives_identical_greedy_actions_and_q_values(tmp_path):
     registries2, components2, _ = build(game())
     clone = components2.method
     asyncio.run(clone.setup(econash.engine.RunContext(backend=components2.backend, task=task, executors=3,
-                                                      extras={"registries": registries2})))
+                                                      registries=registries2)))
     clone.load_state_dict(state)
     for problem in task.load("test", 4, 0):
         e = torch.tensor(method.embedder.embed([problem.question])[0])
@@ -210,9 +210,17 @@ def _team(responder, **options):
     task = econash.load_task("arith", registries=registries, level=1)
     method = econash.load_method("econash", registries=registries, **{**FAST, **options})
     backend = FakeBackend(responder=responder)
-    run = econash.engine.RunContext(backend=backend, task=task, executors=3, extras={"registries": registries})
+    run = econash.engine.RunContext(backend=backend, task=task, executors=3, registries=registries)
     asyncio.run(method.setup(run))
     return method, run, backend, task.load("train", 1, 0)[0]
+
+
+def test_setup_without_registries_names_the_field_to_give():
+    registries = econash.registries()
+    method = econash.load_method("econash", registries=registries, **FAST)
+    run = econash.engine.RunContext(backend=FakeBackend(), task=econash.load_task("arith", registries=registries))
+    with pytest.raises(PluginError, match="RunContext registries="):
+        asyncio.run(method.setup(run))
 
 
 def _replies(problem, answers):

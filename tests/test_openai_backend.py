@@ -250,7 +250,7 @@ def test_missing_key_without_base_url_is_a_config_error(monkeypatch):
         OpenAIBackend()
     assert str(info.value).count(". ") == 0  # one sentence
     monkeypatch.setenv("OPENAI_API_KEY", "from-env")
-    assert OpenAIBackend()._api_key == "from-env"
+    assert OpenAIBackend().api_key == "from-env"
 
 
 def test_no_key_with_a_base_url_uses_a_placeholder(server):

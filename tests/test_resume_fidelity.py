@@ -56,7 +56,7 @@ def configs_seen(monkeypatch):
     real = runner.RunContext
 
     def recording(**kwargs):
-        seen.append(kwargs["extras"]["config"])
+        seen.append(kwargs["config"])
         return real(**kwargs)
 
     monkeypatch.setattr(runner, "RunContext", recording)

@@ -159,3 +159,35 @@ def test_a_run_that_finished_questions_is_never_started_over(tmp_path):
     refused = invoke([*COT, "--run-dir", str(run_dir)])
     assert refused.exit_code == 2 and "econash resume" in refused.output
     assert len((run_dir / "results.jsonl").read_text().splitlines()) == 1
+
+
+def test_a_method_sees_the_run_through_typed_fields(tmp_path, econash_register_plugin, econash_plugin_manager):
+    seen = []
+
+    class Recorder(econash.Method):
+        """Records the RunContext it is set up with; answers 7."""
+
+        name = "recorder"
+
+        async def setup(self, run):
+            seen.append(run)
+
+        async def solve(self, problem, episode):
+            await episode.call([{"role": "user", "content": problem.question}])
+            return "7"
+
+    class Plugin:
+        @econash.hookimpl
+        def register_methods(self, register):
+            register("recorder", Recorder)
+
+    econash_register_plugin(Plugin(), name="recorder")
+    registries = econash.registries(econash_plugin_manager)
+    config = econash.RunConfig(backend="fake", method="recorder", test_size=2, display="none",
+                               run_dir=tmp_path / "run", cache={"train": False, "eval": False})
+    run(config, pm=econash_plugin_manager, registries=registries)
+    context, = seen
+    assert context.run_dir == tmp_path / "run" and (context.run_dir / "manifest.json").is_file()
+    assert context.config.method == "recorder" and context.config.test_size == 2
+    assert context.registries is registries and context.plugin_manager is econash_plugin_manager
+    assert context.extras == {}

@@ -187,7 +187,7 @@ def test_missing_key_is_one_sentence_naming_the_variable(monkeypatch):
         TogetherBackend()
     assert str(info.value).count(". ") == 0
     monkeypatch.setenv("TOGETHER_API_KEY", "from-env")
-    assert TogetherBackend()._api_key == "from-env"
+    assert TogetherBackend().api_key == "from-env"
     monkeypatch.setenv("TOGETHER_BASE_URL", "http://127.0.0.1:9/v1")
     assert TogetherBackend().cache_identity() == {"base_url": "http://127.0.0.1:9"}
 

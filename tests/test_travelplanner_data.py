@@ -280,6 +280,15 @@ def test_a_large_flight_table_is_cached(tmp_path, monkeypatch):
     assert FlightIndex.open(source, cache).rows("F30") == built.rows("F30")
 
 
+def test_the_database_keeps_its_flight_index_in_the_econash_cache_dir(tmp_path, monkeypatch):
+    monkeypatch.setattr(flights_module, "CACHE_MIN_BYTES", 0)
+    monkeypatch.setenv("ECONASH_CACHE_DIR", str(tmp_path / "cache"))
+    write_database(tmp_path / "db")
+    write_flights(tmp_path / "db" / "flights" / "flights_subset_from_train.csv", FLIGHT_ROWS)
+    assert Database(tmp_path / "db").flight_exists("F30", "Dallas", "Chicago")
+    assert len(list((tmp_path / "cache" / "travelplanner").iterdir())) == 1
+
+
 # ---------------------------------------------------------------- the official annotated plans
 
 

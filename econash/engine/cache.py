@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import sqlite3
 import threading
 import time
@@ -25,6 +24,7 @@ from typing import Any, Iterator
 
 from econash.call_types import LLMRequest, LLMResult
 from econash.errors import CacheError, DamagedCacheError
+from econash.paths import cache_dir
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS responses (
@@ -39,13 +39,8 @@ CREATE TABLE IF NOT EXISTS responses (
 
 
 def default_cache_path() -> Path:
-    """ECONASH_CACHE_DIR, else XDG_CACHE_HOME/econash, else ~/.cache/econash."""
-    root = os.environ.get("ECONASH_CACHE_DIR")
-    if root:
-        return Path(root) / "responses.sqlite"
-    xdg = os.environ.get("XDG_CACHE_HOME")
-    base = Path(xdg) if xdg else Path.home() / ".cache"
-    return base / "econash" / "responses.sqlite"
+    """The response cache's file in ``econash.paths.cache_dir()``."""
+    return cache_dir() / "responses.sqlite"
 
 
 # SQLite's primary result codes (the low byte of an extended code), by what they mean for the user

@@ -8,6 +8,7 @@ tokens, calls and cost the same way for every method.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from econash.backend import Backend
@@ -15,15 +16,22 @@ from econash.call_types import CallRecord, LLMRequest, LLMResult, Message, Sampl
 from econash.config_types import GenerationConfig
 from econash.engine.engine import Engine
 from econash.engine.ledger import Ledger
+from econash.config_types import RunConfig
 from econash.topology import ClusterLayout
 
 if TYPE_CHECKING:  # pragma: no cover
+    from econash.plugins import EconashPluginManager
+    from econash.registry import Registries
     from econash.task import Task
 
 
 @dataclass
 class RunContext:
-    """Shared by all episodes of a run."""
+    """Shared by all episodes of a run.
+
+    The runner fills every field; a test or a script that builds a context by hand gives what its
+    method needs (``run_dir``, ``config``, ``plugin_manager`` and ``registries`` are None without a run).
+    """
 
     backend: Backend
     task: Task
@@ -37,6 +45,15 @@ class RunContext:
     layout: ClusterLayout | None = None
     #: executor i's backend in heterogeneous teams (empty: every role uses ``backend``)
     executor_backends: list[Backend] = field(default_factory=list)
+    #: the run directory, where a method may keep files of its own
+    run_dir: Path | None = None
+    #: the run's resolved configuration, as recorded in its manifest
+    config: RunConfig | None = None
+    #: the run's plugin manager and its registries: a method builds the plugins it uses itself
+    #: (the econash method its embedder) from these, so it sees the plugins the run sees
+    plugin_manager: EconashPluginManager | None = None
+    registries: Registries | None = None
+    #: data plugins share among themselves (a method with its rewards, say); the core puts nothing here
     extras: dict[str, Any] = field(default_factory=dict)
 
     def clusters(self) -> list[list[int]]:

@@ -99,16 +99,16 @@ class AnthropicBackend(SDKBackend):
             context_length=None, reports_usage=True, max_concurrency=max_connections,
         )
 
-    def _import_sdk(self) -> Any:
+    def import_sdk(self) -> Any:
         return _import_anthropic()
 
     @staticmethod
-    def _normalise_base_url(url: str) -> str:
+    def normalise_base_url(url: str) -> str:
         return host_root(url)
 
-    def _make_client(self, http_client: Any) -> Any:
+    def make_client(self, http_client: Any) -> Any:
         # An explicit api_key also stops the SDK from looking for profiles or federation credentials.
-        return self._sdk.AsyncAnthropic(api_key=self._api_key, base_url=self.where_url, max_retries=0,
+        return self.sdk.AsyncAnthropic(api_key=self.api_key, base_url=self.where_url, max_retries=0,
                                         timeout=self.timeout_s, http_client=http_client)
 
     # ------------------------------------------------------------ calls
@@ -131,7 +131,7 @@ class AnthropicBackend(SDKBackend):
 
     async def generate(self, request: LLMRequest) -> LLMResult:
         kwargs, local_stops = self.request_kwargs(request)
-        client = await self._client_for_running_loop()
+        client = await self.client_for_running_loop()
         started = time.perf_counter()
         response = await client.messages.create(**kwargs)
         latency = time.perf_counter() - started
@@ -156,10 +156,10 @@ class AnthropicBackend(SDKBackend):
 
     # ------------------------------------------------------------ errors
 
-    def _error_message(self, exc: BaseException) -> str:
+    def api_error_message(self, exc: BaseException) -> str:
         return getattr(exc, "api_message", None) or getattr(exc, "message", None) or str(exc)
 
-    def _describe_status(self, exc: Any, status: int, message: str) -> str | None:
+    def describe_status(self, exc: Any, status: int, message: str) -> str | None:
         where, lowered = self.where_url, message.lower()
         if status == 404:
             if "model" in lowered:
@@ -181,10 +181,10 @@ class AnthropicBackend(SDKBackend):
             return f"the server at {where} is overloaded (529); this is usually temporary, retry later."
         return None
 
-    def _describe(self, exc: BaseException) -> str:
+    def describe_error(self, exc: BaseException) -> str:
         if isinstance(exc, UnsendableRequest):
             return f"the request cannot be sent to the anthropic backend: {exc}; start the prompt with a user message."
-        return super()._describe(exc)
+        return super().describe_error(exc)
 
 
 @hookimpl

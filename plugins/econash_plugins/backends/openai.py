@@ -21,12 +21,7 @@ from econash.errors import missing_dependency
 from econash.hookspecs import hookimpl
 from econash.redaction import secret_field
 from econash.types import Capabilities, LLMRequest, LLMResult, Usage
-from econash.sdk_backend import (
-    PLACEHOLDER_KEY,  # noqa: F401 - kept importable from here, where it used to live
-    SDKBackend,
-    _error_code,
-    _is_context_length,
-)
+from econash.sdk_backend import SDKBackend, error_code, is_context_length_error
 
 DEFAULT_MODEL = "gpt-4o-mini"
 OPENAI_BASE_URL = "https://api.openai.com/v1"
@@ -110,37 +105,37 @@ class OpenAIBackend(SDKBackend):
         )
 
     @property
-    def _where(self) -> str:
+    def where(self) -> str:
         return self.base_url or "api.openai.com"
 
-    def _import_sdk(self) -> Any:
+    def import_sdk(self) -> Any:
         return import_openai()
 
-    def _make_client(self, http_client: Any) -> Any:
-        return self._sdk.AsyncOpenAI(api_key=self._api_key, base_url=self.where_url, organization=self.organization,
+    def make_client(self, http_client: Any) -> Any:
+        return self.sdk.AsyncOpenAI(api_key=self.api_key, base_url=self.where_url, organization=self.organization,
                                      max_retries=0, timeout=self.timeout_s, http_client=http_client)
 
     async def generate(self, request: LLMRequest) -> LLMResult:
-        client = await self._client_for_running_loop()
+        client = await self.client_for_running_loop()
         return await chat_completion(client, self.model, self.where_url, request)
 
     # ------------------------------------------------------------ errors
 
-    def _out_of_quota(self, exc: BaseException) -> bool:
-        return _error_code(exc) == "insufficient_quota"
+    def out_of_quota(self, exc: BaseException) -> bool:
+        return error_code(exc) == "insufficient_quota"
 
-    def _describe_status(self, exc: Any, status: int, message: str) -> str | None:
-        where, code = self._where, _error_code(exc) or ""
+    def describe_status(self, exc: Any, status: int, message: str) -> str | None:
+        where, code = self.where, error_code(exc) or ""
         if status == 404:
             if code == "model_not_found" or "model" in message.lower():
                 return (f"the server at {where} does not know the model '{self.model}' (404); pass --model with "
                         "a model it serves.")
             return (f"the server at {where} has no chat completions endpoint (404); check --base-url "
                     "(it usually ends in /v1).")
-        if _is_context_length(code, message):
+        if is_context_length_error(code, message):
             return (f"the prompt is too long for the context length of model '{self.model}' ({status}); lower "
                     "generation.max_tokens, shorten the prompt, or use a model with a longer context.")
-        if isinstance(exc, self._sdk.RateLimitError) and code == "insufficient_quota":
+        if isinstance(exc, self.sdk.RateLimitError) and code == "insufficient_quota":
             return (f"the account of the API key has no quota left at {where} (429 insufficient_quota); "
                     "check its plan and billing.")
         return None

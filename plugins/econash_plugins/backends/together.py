@@ -15,7 +15,7 @@ from econash.errors import missing_dependency
 from econash.hookspecs import hookimpl
 from econash.redaction import secret_field
 from econash.types import Capabilities, LLMRequest, LLMResult
-from econash.sdk_backend import SDKBackend, _error_code, _is_context_length, host_root
+from econash.sdk_backend import SDKBackend, error_code, host_root, is_context_length_error
 from econash_plugins.backends.openai import chat_completion
 
 DEFAULT_MODEL = "meta-llama/Llama-3.3-70B-Instruct-Turbo"
@@ -58,24 +58,24 @@ class TogetherBackend(SDKBackend):
             context_length=None, reports_usage=True, max_concurrency=max_connections,
         )
 
-    def _import_sdk(self) -> Any:
+    def import_sdk(self) -> Any:
         return import_together()
 
     @staticmethod
-    def _normalise_base_url(url: str) -> str:
+    def normalise_base_url(url: str) -> str:
         return host_root(url)
 
-    def _make_client(self, http_client: Any) -> Any:
+    def make_client(self, http_client: Any) -> Any:
         # base_url None keeps the SDK's own routing to Together's inference host.
-        return self._sdk.AsyncTogether(api_key=self._api_key, base_url=self.base_url, max_retries=0,
+        return self.sdk.AsyncTogether(api_key=self.api_key, base_url=self.base_url, max_retries=0,
                                        timeout=self.timeout_s, http_client=http_client)
 
     async def generate(self, request: LLMRequest) -> LLMResult:
-        client = await self._client_for_running_loop()
+        client = await self.client_for_running_loop()
         return await chat_completion(client, self.model, self.where_url, request)
 
-    def _describe_status(self, exc: Any, status: int, message: str) -> str | None:
-        where, code = self.where_url, _error_code(exc) or ""
+    def describe_status(self, exc: Any, status: int, message: str) -> str | None:
+        where, code = self.where_url, error_code(exc) or ""
         if status == 402:
             return f"the account of the API key cannot pay for requests at {where} (402); check its credit and billing."
         if status == 404:
@@ -84,7 +84,7 @@ class TogetherBackend(SDKBackend):
                         "a model it serves.")
             return (f"the server at {where} has no chat completions endpoint (404); check --base-url "
                     "(for together it is the host root, without /v1).")
-        if _is_context_length(code, message):
+        if is_context_length_error(code, message):
             return (f"the prompt is too long for the context length of model '{self.model}' ({status}); lower "
                     "generation.max_tokens, shorten the prompt, or use a model with a longer context.")
         return None

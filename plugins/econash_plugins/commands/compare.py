@@ -47,7 +47,7 @@ from typing import Any
 
 import click
 
-from econash.cli import AppState, _load_config, run_options
+from econash.cli_api import AppState, app_state, load_run_config, run_options
 from econash.config import deep_merge
 from econash.errors import ConfigError
 from econash.hookspecs import hookimpl
@@ -286,7 +286,7 @@ def compare(state: AppState, methods_text: str, sweep_text: str | None, out: Pat
     topologies = parse_topologies(topologies_text, registries)
     if topologies and kwargs.get("topology"):
         raise ConfigError("Give either --topology or --topologies, not both.")
-    base = _load_config(kwargs)
+    base = load_run_config(kwargs)
     if train:
         methods, base = trained_methods(methods, base, registries)
     out = out if out is not None else default_out(base.task)
@@ -362,7 +362,7 @@ def register_commands(cli: click.Group) -> None:
         Scope a method option to one method with -B method_options.METHOD.KEY=VALUE
         (unscoped method_options go to every method).
         """
-        compare(ctx.find_object(AppState), methods_text, sweep_text, out, as_json, kwargs, topologies_text, train)
+        compare(app_state(ctx), methods_text, sweep_text, out, as_json, kwargs, topologies_text, train)
 
     # Shared run options that compare replaces (--methods, --out) stay accepted, to explain, but unlisted.
     for param in compare_command.params:

@@ -25,6 +25,7 @@ from typing import Any
 import click
 from pydantic import BaseModel, ConfigDict
 
+from econash.cli_api import app_state
 from econash.errors import ConfigError, DataError, EconashError
 from econash.hookspecs import hookimpl
 
@@ -427,9 +428,7 @@ def register_commands(cli: click.Group) -> None:
         {"idx", "query", "plan"}); RUN_DIR is an econash run, regraded from its recorded final texts
         into results.rescored.jsonl and rescore.json.
         """
-        from econash.cli import AppState
-
-        registries = ctx.find_object(AppState).registries
+        registries = app_state(ctx).registries
         if target.is_dir():
             if not (target / "manifest.json").is_file():
                 raise ConfigError(f"'{target}' is a folder but not an econash run directory (it has no "

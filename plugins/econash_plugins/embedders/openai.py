@@ -15,7 +15,8 @@ from econash.embedder import Embedder
 from econash.errors import BackendError, ConfigError
 from econash.hookspecs import hookimpl
 from econash.redaction import secret_field
-from econash.sdk_backend import _error_code, _error_message, _headers, _short, parse_retry_after, resolve_key, scrub_key
+from econash.sdk_backend import (error_code, error_headers, error_message, parse_retry_after, resolve_key, scrub_key,
+                                 short_text)
 from econash.types import StrictModel
 from econash_plugins.backends.openai import OPENAI_BASE_URL, import_openai
 
@@ -130,11 +131,11 @@ class OpenAIEmbedder(Embedder):
     def _retryable(self, exc: BaseException) -> tuple[bool, float | None]:
         sdk = self._sdk
         if isinstance(exc, sdk.RateLimitError):
-            if _error_code(exc) == "insufficient_quota":
+            if error_code(exc) == "insufficient_quota":
                 return False, None
-            return True, parse_retry_after(_headers(exc))
+            return True, parse_retry_after(error_headers(exc))
         if isinstance(exc, sdk.APIStatusError):
-            return exc.status_code >= 500 or exc.status_code in (408, 409), parse_retry_after(_headers(exc))
+            return exc.status_code >= 500 or exc.status_code in (408, 409), parse_retry_after(error_headers(exc))
         return isinstance(exc, (sdk.APIConnectionError, sdk.APIResponseValidationError, _MalformedEmbeddings,
                                 json.JSONDecodeError, ConnectionError, TimeoutError)), None
 
@@ -153,14 +154,14 @@ class OpenAIEmbedder(Embedder):
             if status >= 500:
                 return f"{who} got status {status} from {where} {tries}; this is usually temporary, retry later."
             return (f"{who} request was rejected by {where} with status {status} "
-                    f"({_short(_error_message(exc))}); check the embedder's model and options.")
+                    f"({short_text(error_message(exc))}); check the embedder's model and options.")
         if isinstance(exc, sdk.APITimeoutError):
             return f"{who} timed out {tries} at {where}; raise the embedder option timeout_s."
         if isinstance(exc, sdk.APIConnectionError):
             return f"{who} could not connect to {where} {tries}; is the server running?"
         if isinstance(exc, (sdk.APIResponseValidationError, _MalformedEmbeddings, json.JSONDecodeError)):
             return f"{who} got a response from {where} that is not a valid embeddings response {tries}; check base_url."
-        return f"{who} failed at {where} ({type(exc).__name__}: {_short(str(exc))})."
+        return f"{who} failed at {where} ({type(exc).__name__}: {short_text(str(exc))})."
 
     def _scrub(self, text: str) -> str:
         return scrub_key(text, self._api_key)

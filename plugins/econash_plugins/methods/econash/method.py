@@ -25,7 +25,7 @@ from pydantic import Field, ValidationError
 
 from econash.config import validation_message
 from econash.engine.context import EpisodeContext, RunContext
-from econash.errors import ConfigError, RetriesExhaustedError
+from econash.errors import ConfigError, PluginError, RetriesExhaustedError
 from econash.hookspecs import hookimpl
 from econash.method import Method
 from econash.types import GenerationConfig, Problem, StrictModel
@@ -121,7 +121,10 @@ class EcoNashMethod(Method):
         from econash_plugins.methods.econash.actions import ActionGrid
         from econash_plugins.methods.econash.learner import Learner, LearnerConfig
 
-        registries = run.extras["registries"]
+        registries = run.registries
+        if registries is None:
+            raise PluginError("The econash method builds its embedder from RunContext.registries; give the "
+                              "RunContext registries=econash.registries().")
         o = self.options
         self.run = run
         self.seed = run.seed

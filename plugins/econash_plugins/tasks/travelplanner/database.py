@@ -14,7 +14,7 @@ from functools import cached_property
 from pathlib import Path
 
 from econash.errors import DataError
-from econash.engine.cache import default_cache_path
+from econash.paths import cache_dir
 from econash_plugins.tasks.travelplanner.flights import FlightIndex
 from econash_plugins.tasks.travelplanner.tables import NA_TOKENS, OPTION_HINT, Table, number
 
@@ -125,7 +125,7 @@ class Database:
 
     @cached_property
     def flights(self) -> FlightIndex:
-        return FlightIndex.open(self.flights_path(), default_cache_path().parent / "travelplanner")
+        return FlightIndex.open(self.flights_path(), cache_dir("travelplanner"))
 
     # ------------------------------------------------------------ lookups (section 3.3)
 
