@@ -104,11 +104,8 @@ class EcoNashMethod(Method):
     prompt_version: ClassVar[str] = PROMPT.id
     prompt_hash: ClassVar[str] = PROMPT.sha256
 
-    def __init__(self, **options: Any) -> None:
-        try:
-            self.options = self.Options(**options)
-        except ValidationError as exc:
-            raise ConfigError(validation_message(exc, self.Options, prefix=f"method '{self.name}' option ")) from None
+    def __init__(self, options: EcoNashOptions) -> None:
+        self.options = options
         self.update_interval = self.options.update_interval
         self.policy = self.options.policy
         self.pending: list[tuple[int, dict[str, Any]]] = []
@@ -403,9 +400,8 @@ class EcoNashUntrained(EcoNashMethod):
     #: what `econash compare --train` runs instead (its trained run also evaluates this policy)
     trained_method: ClassVar[str] = "econash"
 
-    def __init__(self, **options: Any) -> None:
-        options.setdefault("policy", "random")
-        super().__init__(**options)
+    class Options(EcoNashOptions):
+        policy: Literal["learned", "random", "fixed"] = "random"
 
 
 class EcoNashRandomReward(EcoNashMethod):
@@ -413,9 +409,8 @@ class EcoNashRandomReward(EcoNashMethod):
 
     name = "econash-random-reward"
 
-    def __init__(self, **options: Any) -> None:
-        options.setdefault("random_rewards", True)
-        super().__init__(**options)
+    class Options(EcoNashOptions):
+        random_rewards: bool = True
 
 
 @hookimpl
