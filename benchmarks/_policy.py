@@ -96,7 +96,7 @@ def _curve(run_dir: Path) -> list[dict[str, Any]]:
 
 def bench_policy(args: Any) -> dict[str, Any]:
     from econash_plugins.methods.econash.actions import ActionGrid
-    from econash_plugins.methods.econash.method import EcoNashOptions
+    from econash_plugins.methods.econash.options import EcoNashOptions
 
     out = Path(args.out_dir)
     # One response cache for every step: the strategy of a question, and an executor's answer under the same

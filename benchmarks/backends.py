@@ -47,7 +47,7 @@ else:
     from econash.types import LLMRequest, SamplingParams
     from econash_plugins.backends.local import LocalBackend
     t1 = time.perf_counter()
-    backend = LocalBackend(model=model, n_ctx=n_ctx, n_threads=threads, n_batch=n_batch)
+    backend = LocalBackend(LocalBackend.Options(n_ctx=n_ctx, n_threads=threads, n_batch=n_batch), model=model)
     t2 = time.perf_counter()
     asyncio.run(backend.generate(LLMRequest(messages=messages, sampling=SamplingParams(temperature=0.0, max_tokens=4))))
 t3 = time.perf_counter()
@@ -77,8 +77,8 @@ class ThroughBackend:
     """The local backend's generate, driven from an event loop as the engine drives it."""
 
     def __init__(self, model: str, n_ctx: int, threads: int, n_batch: int, fresh: bool) -> None:
-        self.backend = LocalBackend(model=model, n_ctx=n_ctx, n_threads=threads, n_batch=n_batch,
-                                    reuse_prefix=not fresh)
+        options = LocalBackend.Options(n_ctx=n_ctx, n_threads=threads, n_batch=n_batch, reuse_prefix=not fresh)
+        self.backend = LocalBackend(options, model=model)
         self.loop = asyncio.new_event_loop()
         self.overheads: list[float] = []  # seconds per call spent outside llama-cpp-python
 

@@ -19,7 +19,7 @@ from econash.plugins import EconashPluginManager
 from econash.registry import Registries
 
 if TYPE_CHECKING:  # pragma: no cover
-    from econash.types import RunConfig
+    from econash.config_types import RunConfig
 
 __all__ = ["RUN_FLAGS", "AppState", "app_state", "load_run_config", "run_options"]
 

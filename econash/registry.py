@@ -93,23 +93,24 @@ class Registry:
         )
 
     def create(self, name: str, options: dict[str, Any] | None = None, **fixed: Any) -> Any:
-        """Build the named thing. ``options`` are user settings, checked against the factory's
-        ``Options`` model when it has one; ``fixed`` are arguments the core always passes."""
+        """Build the named thing. ``options`` are user settings; ``fixed`` are the arguments the core
+        always passes for this kind (``model`` and ``base_url`` to backends, ``data`` to tasks).
+
+        A factory with an ``Options`` model is called as ``factory(options=<validated Options>, **fixed)``:
+        the model holds every option and its default, so the constructor repeats none of them. A factory
+        without one gets the options as keyword arguments, each checked against its type hint."""
         entry = self.get(name)
         options = dict(options or {})
         model = entry.options_model()
         if model is not None:
-            from econash.config import validation_message
-
-            try:
-                model.model_validate(options)
-            except ValidationError as exc:
-                raise ConfigError(validation_message(exc, model, prefix=f"{self.singular} '{name}' option ")) from None
+            arguments = {**fixed, "options": self._validated(entry, model, options)}
+            self._check_takes_options(entry, arguments)
         else:
             self._check_types(entry, options)
-        self._check_arguments(entry, fixed, options)
+            self._check_arguments(entry, fixed, options)
+            arguments = {**fixed, **options}
         try:
-            return entry.factory(**fixed, **options)
+            return entry.factory(**arguments)
         except ValueError as exc:  # a factory refusing a combination of options (ValidationError included)
             reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
             if isinstance(exc, ValidationError):
@@ -118,6 +119,31 @@ class Registry:
                 reason = validation_message(exc, prefix="option ").removesuffix(".")
             raise ConfigError(f"{self.singular.capitalize()} '{name}' refused its options ({reason}); "
                               f"fix its {self.singular} options.") from None
+
+    def _validated(self, entry: Entry, model: type[BaseModel], options: dict[str, Any]) -> BaseModel:
+        from econash.config import validation_message
+
+        try:
+            return model.model_validate(options)
+        except ValidationError as exc:
+            raise ConfigError(validation_message(exc, model, prefix=f"{self.singular} '{entry.name}' option ")) from None
+
+    def _check_takes_options(self, entry: Entry, arguments: dict[str, Any]) -> None:
+        """A factory that declares ``Options`` must take them as ``options``; say so instead of a TypeError."""
+        try:
+            signature = inspect.signature(entry.factory)
+        except (TypeError, ValueError):  # builtins without a signature: let the call decide
+            return
+        try:
+            signature.bind(**arguments)
+        except TypeError:
+            context = [repr(key) for key in arguments if key != "options"]
+            besides = f" besides {', '.join(context)}" if context else ""
+            raise PluginError(
+                f"The {self.singular} '{entry.name}' of plugin '{entry.plugin}' declares an Options model, so its "
+                f"constructor must take the validated model as an argument named 'options'{besides}; see "
+                "docs/writing-plugins.md."
+            ) from None
 
     def _check_types(self, entry: Entry, options: dict[str, Any]) -> None:
         """Check each option against the factory's type hint (a factory without an ``Options`` model),

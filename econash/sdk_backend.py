@@ -66,16 +66,10 @@ class SDKBackend(Backend):
         max_connections: int = Field(32, ge=1)
         timeout_s: float = Field(120.0, gt=0)
 
-    def __init__(self, model: str | None = None, base_url: str | None = None, *, api_key: str | None = None,
-                 max_connections: int = 32, timeout_s: float = 120.0) -> None:
+    def __init__(self, options: Options, model: str | None = None, base_url: str | None = None) -> None:
+        """``options`` is the validated ``Options`` (the registry checks the user's against the model)."""
         #: the SDK module ``import_sdk`` returned: its client and exception classes
         self.sdk = self.import_sdk()
-        if max_connections < 1:
-            raise ConfigError(f"The {self.name} backend's max_connections must be at least 1; pass "
-                              "-B backend_options.max_connections=N.")
-        if not timeout_s > 0:
-            raise ConfigError(f"The {self.name} backend's timeout_s must be positive; pass "
-                              "-B backend_options.timeout_s=SECONDS.")
         self.model = model or self.default_model
         if not base_url and (from_env := os.environ.get(self.base_url_env)):
             try:  # --base-url was checked with the config; the environment's URL is checked here
@@ -84,11 +78,11 @@ class SDKBackend(Backend):
                 raise ConfigError(f"{self.base_url_env}={from_env!r} {exc}; fix or unset it.") from None
             base_url = from_env
         self.base_url = self.normalise_base_url(base_url) if base_url else None
-        self._api_key = resolve_key(api_key, self.key_env, self.base_url,
+        self._api_key = resolve_key(options.api_key, self.key_env, self.base_url,
                                     f"The {self.name} backend needs an API key; set the environment variable "
                                     f"{self.key_env}.")
-        self.max_connections = max_connections
-        self.timeout_s = float(timeout_s)
+        self.max_connections = options.max_connections
+        self.timeout_s = options.timeout_s
         self._client: Any = None
         self._client_loop: weakref.ref[asyncio.AbstractEventLoop] | None = None
         self._closer: AsyncGenerator[None, None] | None = None

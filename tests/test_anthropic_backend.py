@@ -48,7 +48,7 @@ def ask(*messages: tuple[str, str], **sampling) -> LLMRequest:
 
 def backend_for(server: MessagesServer, **options) -> AnthropicBackend:
     options.setdefault("api_key", SECRET)
-    return AnthropicBackend(model="test-model", base_url=server.url, **options)
+    return AnthropicBackend(AnthropicBackend.Options(**options), model="test-model", base_url=server.url)
 
 
 def call(backend: AnthropicBackend, request: LLMRequest | None = None):
@@ -139,12 +139,12 @@ def test_engine_clips_temperature_to_one_drops_the_seed_and_retries(server):
 
 def test_send_sampling_false_sends_neither_and_pins_the_capabilities():
     with MessagesServer(sampling_deprecated=True) as srv:
-        refusing = AnthropicBackend(model="m", base_url=srv.url)
+        refusing = AnthropicBackend(AnthropicBackend.Options(), model="m", base_url=srv.url)
         exc = call(refusing, ask(temperature=0.5))
         assert isinstance(exc, anthropic.BadRequestError)
         assert refusing.classify_error(exc) == (ErrorKind.FATAL, None)
         assert "backend_options.send_sampling=false" in refusing.describe_error(exc)
-        quiet = AnthropicBackend(model="m", base_url=srv.url, send_sampling=False)
+        quiet = AnthropicBackend(AnthropicBackend.Options(send_sampling=False), model="m", base_url=srv.url)
         assert quiet.capabilities.temperature_range == (1.0, 1.0) and not quiet.capabilities.supports_top_p
         assert call(quiet, ask(temperature=0.5, top_p=0.5)).text == "what is two plus two"
         assert "temperature" not in srv.requests[-1] and "top_p" not in srv.requests[-1]
@@ -161,7 +161,7 @@ def test_an_out_of_range_temperature_is_not_blamed_on_the_model(server):
 
 
 def test_401_is_fatal_and_names_the_key_variable(server):
-    backend = AnthropicBackend(model="m", base_url=server.url, api_key="wrong-key")
+    backend = AnthropicBackend(AnthropicBackend.Options(api_key="wrong-key"), model="m", base_url=server.url)
     exc = call(backend)
     assert isinstance(exc, anthropic.AuthenticationError)
     assert backend.classify_error(exc) == (ErrorKind.FATAL, None)
@@ -240,13 +240,13 @@ def test_fatal_errors_stop_the_engine_with_one_sentence(server):
 
 def test_missing_key_and_environment(monkeypatch, server):
     with pytest.raises(ConfigError, match="ANTHROPIC_API_KEY") as info:
-        AnthropicBackend()
+        AnthropicBackend(AnthropicBackend.Options())
     assert str(info.value).count(". ") == 0
     monkeypatch.setenv("ANTHROPIC_API_KEY", "from-env")
-    backend = AnthropicBackend()
+    backend = AnthropicBackend(AnthropicBackend.Options())
     assert backend.api_key == "from-env" and backend.model == "claude-sonnet-4-6"
     monkeypatch.setenv("ANTHROPIC_BASE_URL", server.url + "/v1/")
-    assert AnthropicBackend().cache_identity() == {"base_url": server.url}
+    assert AnthropicBackend(AnthropicBackend.Options()).cache_identity() == {"base_url": server.url}
 
 
 def test_describe_error_never_contains_the_api_key(server):
@@ -265,8 +265,9 @@ def test_cache_identity_capabilities_and_registration(server):
     import econash
 
     assert backend_for(server).cache_identity() == {"base_url": server.url}
-    assert AnthropicBackend(api_key="k").cache_identity() == {"base_url": "https://api.anthropic.com"}
-    caps = AnthropicBackend(api_key="k", max_connections=5).capabilities
+    hosted = AnthropicBackend(AnthropicBackend.Options(api_key="k"))
+    assert hosted.cache_identity() == {"base_url": "https://api.anthropic.com"}
+    caps = AnthropicBackend(AnthropicBackend.Options(api_key="k", max_connections=5)).capabilities
     assert caps.temperature_range == (0.0, 1.0) and caps.supports_top_p and not caps.supports_seed
     assert caps.max_concurrency == 5
     registries = econash.registries()

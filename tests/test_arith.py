@@ -6,13 +6,14 @@ import re
 
 import pytest
 
+import econash
 from econash.errors import ConfigError
 from econash_plugins.tasks.arith import ArithTask, extract_number
 
 
 @pytest.mark.parametrize("level", [1, 2, 3])
 def test_splits_are_seeded_and_disjoint(level):
-    task = ArithTask(level=level)
+    task = ArithTask(ArithTask.Options(level=level))
     first, again = task.load("test", 30, seed=3), task.load("test", 30, seed=3)
     assert [p.question for p in first] == [p.question for p in again]
     other = task.load("test", 30, seed=4)
@@ -24,7 +25,7 @@ def test_splits_are_seeded_and_disjoint(level):
 
 
 def test_level3_answers_are_exact():
-    for problem in ArithTask(level=3).load("test", 50, seed=0):
+    for problem in ArithTask(ArithTask.Options(level=3)).load("test", 50, seed=0):
         assert "shares the rest equally" in problem.question and problem.gold > 0
 
 
@@ -44,7 +45,7 @@ def test_extraction(text, expected):
 
 
 def test_unparseable_is_wrong_never_right():
-    task = ArithTask()
+    task = ArithTask(ArithTask.Options())
     problem = task.load("test", 1, seed=0)[0]
     answer, score = task.grade_text("no numbers here", problem)
     assert answer is None and score.correct is False and score.score == 0.0
@@ -54,19 +55,19 @@ def test_unparseable_is_wrong_never_right():
 
 def test_arith_refuses_data_and_bad_level():
     with pytest.raises(ConfigError, match="takes no --data"):
-        ArithTask(data="x")
-    with pytest.raises(ConfigError):
-        ArithTask(level=9)
+        ArithTask(ArithTask.Options(), data="x")
+    with pytest.raises(ConfigError, match="level"):
+        econash.load_task("arith", level=9)
 
 
 def test_level0_is_the_default_and_its_splits_partition_a_small_space():
-    task = ArithTask()
+    task = ArithTask(ArithTask.Options())
     assert task.level == 0
     test = task.load("test", 30, seed=0)
     train = task.load("train", 120, seed=0)
     assert not {p.question for p in test} & {p.question for p in train}
     assert all(p.gold == sum(int(x) for x in re.findall(r"\d+", p.question)) for p in test + train)
-    other_seed = ArithTask().load("train", 120, seed=1)
+    other_seed = ArithTask(ArithTask.Options()).load("train", 120, seed=1)
     assert not {p.question for p in other_seed} & {p.question for p in test}  # no seed leaks test questions
     assert len(task.load("test", 100, seed=0)) == 100  # enough for a 100-question evaluation
     with pytest.raises(ConfigError, match="cannot make 500 distinct test problems"):
@@ -81,7 +82,7 @@ def test_level0_is_the_default_and_its_splits_partition_a_small_space():
 def test_a_size_beyond_the_split_is_answered_at_once(level, split, words):
     # Asking for a billion questions used to search forever (and 100,000 took 13 s to fail).
     with pytest.raises(ConfigError, match=f"cannot make 1000000000 distinct {split} problems: .*{words}"):
-        ArithTask(level=level).load(split, 1_000_000_000, seed=0)
+        ArithTask(ArithTask.Options(level=level)).load(split, 1_000_000_000, seed=0)
 
 
 def test_the_cli_answers_a_huge_test_size_with_one_sentence(tmp_path):

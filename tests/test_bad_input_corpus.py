@@ -140,7 +140,7 @@ CASES = [
     Bad("grid-from-config", f"{ECONASH} --config {{tmp}}/c.yaml", ("action grid", "style"), setup="config_grid"),
     Bad("fixed-action-range", f"{ECONASH} -B method_options.policy=fixed -B method_options.fixed_action=99",
         ("fixed_action", "below")),
-    Bad("learner-option-unknown", f"{ECONASH} -B method_options.learner.nosuch=1", ("learner option", "nosuch")),
+    Bad("learner-option-unknown", f"{ECONASH} -B method_options.learner.nosuch=1", ("option 'learner.nosuch'",)),
     Bad("rounds-zero", f"{ECONASH} -B method_options.rounds=0", ("rounds", "greater than or equal to 1")),
     Bad("topology-option-unknown", f"{RUN} -B topology_options.clusters=2", ("no option 'clusters'",)),
     Bad("hetero-without-executors", f"{RUN} --topology hetero", ("hetero", "topology_options.executors")),

@@ -72,7 +72,7 @@ def test_cot_still_sends_its_original_prompt():
     task = econash.load_task("arith")
     problem = task.load("test", 1, 0)[0]
     run = econash.engine.RunContext(backend=backend, task=task)
-    text = asyncio.run(ChainOfThought().solve(problem, run.episode()))
+    text = asyncio.run(ChainOfThought(ChainOfThought.Options()).solve(problem, run.episode()))
     assert text == "The answer is 7." and len(backend.requests) == 1
     messages = [(m.role, m.content) for m in backend.requests[0].messages]
     assert messages == [("system", "You are a careful problem solver."),
@@ -191,7 +191,7 @@ def test_sc_samples_k_distinct_draws_and_returns_the_winning_sample(tmp_path):
     by_draw = {0: "3", 1: "4", 2: "", 3: "4", 4: "5"}
     recorder = Recorder(lambda r: f"Draw {r.draw}: the answer is {by_draw[r.draw]}." if by_draw[r.draw]
                         else "No idea.")
-    summary, backend, rows = run(tmp_path, SelfConsistency(k=5), recorder, cache=True)
+    summary, backend, rows = run(tmp_path, econash.load_method("sc", k=5), recorder, cache=True)
     assert len(backend.requests) == 2 * 5 and summary.llm_calls == 2 * 5
     check_tokens(summary, recorder)
     for question in {r.messages[-1].content for r in backend.requests}:
@@ -203,7 +203,7 @@ def test_sc_samples_k_distinct_draws_and_returns_the_winning_sample(tmp_path):
     # A second run is served from the cache, and the vote is the same: the k samples were stored apart.
     # (The same responder object: the fake's cache identity is the responder.)
     recorder.reply = lambda r: pytest.fail("the second run should be served from the cache")
-    again, backend2, rows2 = run(tmp_path, SelfConsistency(k=5), recorder, "again", cache=True)
+    again, backend2, rows2 = run(tmp_path, econash.load_method("sc", k=5), recorder, "again", cache=True)
     assert backend2.requests == [] and again.cached_calls == 2 * 5
     assert [row["prediction_text"] for row in rows2] == ["Draw 1: the answer is 4."] * 2
 
@@ -214,7 +214,7 @@ def test_mad_rounds_read_the_other_agents_previous_answers(tmp_path):
         return f"Agent {request.agent} round {round_} reasoning. The answer is {20 if round_ else 10 + request.agent}."
 
     recorder = Recorder(reply)
-    summary, backend, rows = run(tmp_path, MultiAgentDebate(agents=3, rounds=2), recorder)
+    summary, backend, rows = run(tmp_path, econash.load_method("mad", agents=3, rounds=2), recorder)
     assert len(backend.requests) == summary.llm_calls == 2 * 3 * 2
     assert summary.by_role["debater"].calls == 2 * 3 * 2
     check_tokens(summary, recorder)
@@ -237,7 +237,8 @@ def test_mad_rounds_read_the_other_agents_previous_answers(tmp_path):
 
 def test_mad_majority_at_the_end_and_calls_per_question(tmp_path):
     recorder = Recorder(lambda r: f"The answer is {7 if r.agent else 5}.")
-    summary, backend, rows = run(tmp_path, MultiAgentDebate(agents=4, rounds=3), recorder, test=1)
+    debate = econash.load_method("mad", agents=4, rounds=3)
+    summary, backend, rows = run(tmp_path, debate, recorder, test=1)
     assert len(backend.requests) == summary.llm_calls == 4 * 3
     check_tokens(summary, recorder)
     assert rows[0]["prediction"] == 7
@@ -251,8 +252,8 @@ def test_moa_aggregator_reads_the_last_layer(tmp_path):
         return f"Proposer {request.agent} layer {layer} says " + "blah " * 400 + f"The answer is {layer}."
 
     recorder = Recorder(reply)
-    summary, backend, rows = run(tmp_path, MixtureOfAgents(layers=3, proposers=3, max_reference_chars=300),
-                                 recorder)
+    moa = econash.load_method("moa", layers=3, proposers=3, max_reference_chars=300)
+    summary, backend, rows = run(tmp_path, moa, recorder)
     assert len(backend.requests) == summary.llm_calls == 2 * (3 * 3 + 1)
     assert summary.by_role["aggregator"].calls == 2 and summary.by_role["proposer"].calls == 2 * 9
     check_tokens(summary, recorder)
@@ -274,7 +275,7 @@ def test_moa_aggregator_reads_the_last_layer(tmp_path):
 
 def test_baseline_settings_apply_to_every_call(tmp_path):
     recorder = Recorder(lambda r: "The answer is 1.")
-    moa = MixtureOfAgents(layers=1, proposers=2, temperature=0.3, max_tokens=64, aggregator_temperature=None)
+    moa = econash.load_method("moa", layers=1, proposers=2, temperature=0.3, max_tokens=64, aggregator_temperature=None)
     _, backend, _ = run(tmp_path, moa, recorder, test=1)
     assert {(r.sampling.temperature, r.sampling.max_tokens) for r in backend.requests} == {(0.3, 64)}
 
@@ -283,11 +284,11 @@ def test_moa_aggregator_commits_at_a_low_temperature_of_its_own(tmp_path):
     """Like econash's commitment (0.1), the aggregator writes the final answer near-greedily by default,
     while proposers sample at the run's temperature; the cap is the same for every call."""
     recorder = Recorder(lambda r: "The answer is 1.")
-    _, backend, _ = run(tmp_path, MixtureOfAgents(layers=1, proposers=2), recorder, test=1)
+    _, backend, _ = run(tmp_path, econash.load_method("moa", layers=1, proposers=2), recorder, test=1)
     settings = {(r.role, r.sampling.temperature, r.sampling.max_tokens) for r in backend.requests}
     assert settings == {("proposer", 0.7, 256), ("aggregator", 0.1, 256)}
-    _, backend, _ = run(tmp_path, MixtureOfAgents(layers=1, proposers=2, aggregator_temperature=0.0), recorder,
-                        name="greedy", test=1)
+    greedy = econash.load_method("moa", layers=1, proposers=2, aggregator_temperature=0.0)
+    _, backend, _ = run(tmp_path, greedy, recorder, name="greedy", test=1)
     assert {r.sampling.temperature for r in backend.requests if r.role == "aggregator"} == {0.0}
 
 
@@ -304,17 +305,19 @@ def test_cot_is_greedy_unless_its_own_option_says_otherwise(tmp_path):
         asyncio.run(method.solve(problem, context.episode()))
         return backend.requests[0].sampling.temperature, backend.requests[0].sampling.max_tokens
 
-    assert sent(ChainOfThought()) == (0.0, 256)
-    assert sent(ChainOfThought(), temperature=0.9, max_tokens=97) == (0.0, 97)
-    assert sent(ChainOfThought(temperature=0.7, max_tokens=40), temperature=0.9) == (0.7, 40)
+    greedy = ChainOfThought(ChainOfThought.Options())
+    assert sent(greedy) == (0.0, 256)
+    assert sent(greedy, temperature=0.9, max_tokens=97) == (0.0, 97)
+    sampled = ChainOfThought(ChainOfThought.Options(temperature=0.7, max_tokens=40))
+    assert sent(sampled, temperature=0.9) == (0.7, 40)
     assert ChainOfThought.Options().temperature == 0.0
 
 
-def test_options_are_checked_when_built_directly():
+def test_options_are_checked_when_built_through_the_library():
     with pytest.raises(ConfigError, match="'k'"):
-        SelfConsistency(k=0)
+        econash.load_method("sc", k=0)
     with pytest.raises(ConfigError, match="'rounds'"):
-        MultiAgentDebate(rounds=0)
+        econash.load_method("mad", rounds=0)
 
 
 # ---------------------------------------------------------------- the CLI

@@ -200,8 +200,8 @@ class CountedAgents(Method):
     class Options(StrictModel):
         agents: int = 1
 
-    def __init__(self, agents: int = 1) -> None:
-        self.agents = agents
+    def __init__(self, options: Options) -> None:
+        self.agents = options.agents
 
     async def solve(self, problem, episode) -> str:
         for i in range(self.agents):

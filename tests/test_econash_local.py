@@ -35,7 +35,7 @@ def local():
     pytest.importorskip("llama_cpp")
     from econash_plugins.backends.local import LocalBackend
 
-    backend = LocalBackend()
+    backend = LocalBackend(LocalBackend.Options())
     yield backend
     asyncio.run(backend.aclose())
 

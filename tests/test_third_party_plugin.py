@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -55,3 +56,19 @@ def test_example_task_runs_end_to_end(installed_example, tmp_path):
     assert result.returncode == 0, result.stderr
     summary = json.loads((run_dir / "summary.json").read_text())
     assert summary["task"] == "capitals" and summary["n_test"] == 3 and summary["llm_calls"] == 3
+
+
+def test_example_task_options_are_declared_once(installed_example, tmp_path):
+    """The example's task declares its option in its Options model and receives the validated model."""
+    code = ("import econash; from econash.types import Problem; p = Problem(id='x', question='?', gold='Paris'); "
+            "print(econash.load_task('capitals').score('paris', p).correct, "
+            "econash.load_task('capitals', case_sensitive=True).score('paris', p).correct)")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
+                            env={**os.environ, **installed_example})
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["True", "False"]
+    typo = run_cli("run", "--backend", "fake", "--task", "capitals", "--method", "cot", "--test-size", "1",
+                   "--display", "none", "--run-dir", str(tmp_path / "run"), "-B", "task_options.case_sensitve=true",
+                   env=installed_example)
+    assert typo.returncode != 0 and "did you mean 'case_sensitive'?" in typo.stderr
+    assert not (tmp_path / "run").exists()

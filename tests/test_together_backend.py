@@ -53,7 +53,7 @@ def ask(text: str = "what is two plus two", **sampling) -> LLMRequest:
 
 def backend_for(server: FaultServer, **options) -> TogetherBackend:
     options.setdefault("api_key", SECRET)
-    return TogetherBackend(model="test-model", base_url=server.url, **options)
+    return TogetherBackend(TogetherBackend.Options(**options), model="test-model", base_url=server.url)
 
 
 def call(backend: TogetherBackend, request: LLMRequest | None = None):
@@ -84,7 +84,7 @@ def test_text_usage_model_and_key_come_through_the_sdk(server):
 
 def test_base_url_is_the_host_root_and_a_trailing_v1_is_dropped(server):
     assert host_root("http://h:1/v1/") == "http://h:1" and host_root("http://h:1/") == "http://h:1"
-    backend = TogetherBackend(model="m", base_url=server.base_url + "/", api_key=SECRET)
+    backend = TogetherBackend(TogetherBackend.Options(api_key=SECRET), model="m", base_url=server.base_url + "/")
     assert backend.where_url == server.url
     assert call(backend).text == "what is two plus two"  # the SDK's /v1 was not doubled
 
@@ -184,16 +184,16 @@ def test_unknown_model_and_context_length_are_fatal_with_the_fix(server):
 
 def test_missing_key_is_one_sentence_naming_the_variable(monkeypatch):
     with pytest.raises(ConfigError, match="TOGETHER_API_KEY") as info:
-        TogetherBackend()
+        TogetherBackend(TogetherBackend.Options())
     assert str(info.value).count(". ") == 0
     monkeypatch.setenv("TOGETHER_API_KEY", "from-env")
-    assert TogetherBackend().api_key == "from-env"
+    assert TogetherBackend(TogetherBackend.Options()).api_key == "from-env"
     monkeypatch.setenv("TOGETHER_BASE_URL", "http://127.0.0.1:9/v1")
-    assert TogetherBackend().cache_identity() == {"base_url": "http://127.0.0.1:9"}
+    assert TogetherBackend(TogetherBackend.Options()).cache_identity() == {"base_url": "http://127.0.0.1:9"}
 
 
 def test_no_key_with_a_base_url_uses_a_placeholder(server):
-    backend = TogetherBackend(base_url=server.url)
+    backend = TogetherBackend(TogetherBackend.Options(), base_url=server.url)
     assert backend.model == "meta-llama/Llama-3.3-70B-Instruct-Turbo"
     call(backend)
     assert server.request_headers[0]["authorization"] == "Bearer not-needed"
@@ -213,8 +213,9 @@ def test_describe_error_never_contains_the_api_key(server):
 
 def test_cache_identity_and_capabilities(server):
     assert backend_for(server).cache_identity() == {"base_url": server.url}
-    assert TogetherBackend(api_key="k").cache_identity() == {"base_url": "https://api.together.ai"}
-    caps = TogetherBackend(api_key="k", max_connections=7).capabilities
+    hosted = TogetherBackend(TogetherBackend.Options(api_key="k"))
+    assert hosted.cache_identity() == {"base_url": "https://api.together.ai"}
+    caps = TogetherBackend(TogetherBackend.Options(api_key="k", max_connections=7)).capabilities
     assert caps.max_concurrency == 7 and caps.supports_seed and caps.supports_top_p
     assert caps.temperature_range == (0.0, 2.0)
 
@@ -308,11 +309,12 @@ def embeddings():
 def embedder_for(cls, server: EmbeddingsServer, **options):
     """openai clients take the URL with /v1; together clients take the host root."""
     options.setdefault("api_key", SECRET)
-    return cls(base_url=server.url + ("/v1" if cls is OpenAIEmbedder else ""), **options)
+    return cls(cls.Options(base_url=server.url + ("/v1" if cls is OpenAIEmbedder else ""), **options))
 
 
 def test_openai_embedder_batches_orders_and_sets_dim(embeddings):
-    embedder = OpenAIEmbedder(base_url=embeddings.url + "/v1", api_key=SECRET, batch_size=2)
+    embedder = OpenAIEmbedder(OpenAIEmbedder.Options(base_url=embeddings.url + "/v1", api_key=SECRET,
+                                                     batch_size=2))
     assert embedder.dim == 0
     texts = [f"text number {i}" for i in range(5)]
     assert embedder.embed(texts) == [vector_of(t) for t in texts]
@@ -326,12 +328,12 @@ def test_openai_embedder_batches_orders_and_sets_dim(embeddings):
 
 
 def test_together_embedder_uses_the_host_root_and_its_default_model(embeddings):
-    embedder = TogetherEmbedder(base_url=embeddings.url, api_key=SECRET)
+    embedder = TogetherEmbedder(TogetherEmbedder.Options(base_url=embeddings.url, api_key=SECRET))
     assert embedder.embed(["a", "b"]) == [vector_of("a"), vector_of("b")]
     assert embeddings.requests[0]["model"] == "BAAI/bge-base-en-v1.5"
     assert "encoding_format" not in embeddings.requests[0]
     assert embeddings.headers[0]["user-agent"].startswith("Together/")
-    assert TogetherEmbedder(base_url=embeddings.url + "/v1").where_url == embeddings.url
+    assert TogetherEmbedder(TogetherEmbedder.Options(base_url=embeddings.url + "/v1")).where_url == embeddings.url
 
 
 @pytest.mark.parametrize("cls", [OpenAIEmbedder, TogetherEmbedder])
@@ -358,9 +360,9 @@ def test_embedders_do_not_retry_a_rejected_key_and_name_the_variable(embeddings,
         embedder.embed(["x"])  # the server's message is shown, without the key
     assert len(embeddings.requests) == 2
     with pytest.raises(ConfigError, match=env):
-        cls()
+        cls(cls.Options())
     monkeypatch.setenv(env, "from-env")
-    assert cls()._api_key == "from-env"
+    assert cls(cls.Options())._api_key == "from-env"
 
 
 def test_embedder_dim_option_is_checked_against_the_vectors(embeddings):

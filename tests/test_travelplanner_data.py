@@ -58,14 +58,14 @@ def data_root(tmp_path, monkeypatch) -> Path:
 
 def test_data_can_be_given_as_root_folder_subfolder_or_file(data_root):
     for data in (data_root, data_root / "travelplanner", data_root / "travelplanner" / "train.jsonl"):
-        task = TravelPlannerTask(data=data)
+        task = TravelPlannerTask(TravelPlannerTask.Options(), data=data)
         problems = task.load("test", None, 0)
         assert len(problems) == 9, data  # ceil(2/2) of each of the 9 (level, days) cells
         assert task.database.root == (data_root / "travelplanner" / "database").resolve()
 
 
 def test_hub_string_fields_are_parsed(data_root):
-    task = TravelPlannerTask(data=data_root)
+    task = TravelPlannerTask(TravelPlannerTask.Options(), data=data_root)
     first = task.source().splits["train"][0]
     assert first["local_constraint"]["cuisine"] is None and first["date"][0] == "2022-03-01"
     assert first["annotated_plan"][1][0]["current_city"] == "from Austin to Chicago"
@@ -73,13 +73,13 @@ def test_hub_string_fields_are_parsed(data_root):
 
 def test_environment_folder_is_used_without_data(data_root, monkeypatch):
     monkeypatch.setenv("ECONASH_DATA_DIR", str(data_root))
-    task = TravelPlannerTask()
+    task = TravelPlannerTask(TravelPlannerTask.Options())
     assert task.database.root == (data_root / "travelplanner" / "database").resolve()
     assert len(task.load("train", None, 0)) == 9
 
 
 def test_split_is_seeded_disjoint_stratified_and_prefix_stable(data_root):
-    task = TravelPlannerTask(data=data_root)
+    task = TravelPlannerTask(TravelPlannerTask.Options(), data=data_root)
     partition = set(p.id for p in task.load("test", None, 0))
     for seed in (0, 1, 2):
         test = [p.id for p in task.load("test", None, seed)]
@@ -97,7 +97,7 @@ def test_split_is_seeded_disjoint_stratified_and_prefix_stable(data_root):
 def test_a_validation_file_becomes_the_test_split(data_root):
     folder = data_root / "travelplanner"
     (folder / "validation.jsonl").write_text(json.dumps(record(99)) + "\n")
-    task = TravelPlannerTask(data=data_root)
+    task = TravelPlannerTask(TravelPlannerTask.Options(), data=data_root)
     assert [p.id for p in task.load("test", None, 0)] == ["travelplanner-validation-0"]
     assert len(task.load("train", None, 0)) == 18
 
@@ -116,7 +116,7 @@ def test_a_test_file_in_the_folder_is_the_test_split_whole(data_root):
     folder = data_root / "travelplanner"
     write_queries(folder / "test.jsonl", range(100, 103))
     write_queries(folder / "validation.jsonl", [99])  # test.jsonl wins: it is the split asked for
-    task = TravelPlannerTask(data=data_root)
+    task = TravelPlannerTask(TravelPlannerTask.Options(), data=data_root)
     assert sorted(p.id for p in task.load("test", None, 0)) == [f"travelplanner-test-{i}" for i in range(3)]
     assert "annotated_plan" not in task.load("test", 1, 0)[0].metadata
     assert len(task.load("train", None, 0)) == 18  # all of train.jsonl: nothing is held out of it
@@ -127,7 +127,7 @@ def test_a_folder_with_only_a_test_or_validation_file_serves_test_and_refuses_tr
     folder = data_root / "travelplanner"
     (folder / "train.jsonl").unlink()
     write_queries(folder / name, range(4))
-    task = TravelPlannerTask(data=data_root)
+    task = TravelPlannerTask(TravelPlannerTask.Options(), data=data_root)
     split = name.removesuffix(".jsonl")
     assert sorted(p.id for p in task.load("test", None, 0)) == [f"travelplanner-{split}-{i}" for i in range(4)]
     with pytest.raises(DataError, match="only test data .*training on it would leak into the evaluation"):
@@ -138,7 +138,7 @@ def test_a_folder_with_only_a_test_or_validation_file_serves_test_and_refuses_tr
                                         ("validation.jsonl", "validation"), ("val_50.jsonl", "validation")])
 def test_a_file_given_directly_named_test_or_validation_is_test(data_root, name, split):
     path = write_queries(data_root / "travelplanner" / name, range(5))
-    task = TravelPlannerTask(data=path)
+    task = TravelPlannerTask(TravelPlannerTask.Options(), data=path)
     assert sorted(p.id for p in task.load("test", None, 0)) == [f"travelplanner-{split}-{i}" for i in range(5)]
     with pytest.raises(DataError, match="training on it would leak"):
         task.load("train", None, 0)
@@ -157,7 +157,7 @@ def test_the_public_test_set_without_constraint_fields_is_one_sentence(tmp_path)
 
 
 def test_problem_carries_query_reference_gold_and_format(data_root):
-    task = TravelPlannerTask(data=data_root)
+    task = TravelPlannerTask(TravelPlannerTask.Options(), data=data_root)
     problem = task.load("test", 1, 0)[0]
     assert problem.question.startswith("Query ")
     assert "### Taxi from Austin to Chicago\nNo valid information." in problem.question
@@ -169,9 +169,10 @@ def test_problem_carries_query_reference_gold_and_format(data_root):
 
 def test_missing_database_and_bad_data_are_one_sentence_errors(data_root, tmp_path, monkeypatch):
     with pytest.raises(DataError, match=r"task_options\.database=PATH"):
-        TravelPlannerTask(data=data_root, database=tmp_path / "nowhere")
+        TravelPlannerTask(TravelPlannerTask.Options(database=tmp_path / "nowhere"), data=data_root)
     with pytest.raises(DataError, match=r"task_options\.database=PATH"):
-        TravelPlannerTask()  # no --data, no ECONASH_DATA_DIR: nowhere to look for a database
+        # no --data, no ECONASH_DATA_DIR: nowhere to look for a database
+        TravelPlannerTask(TravelPlannerTask.Options())
     broken = tmp_path / "broken.jsonl"
     broken.write_text(json.dumps(record(0)) + "\n{not json\n")
     with pytest.raises(DataError, match=r"broken\.jsonl line 2"):
@@ -205,7 +206,7 @@ def test_hub_rows_are_read_through_datasets(monkeypatch, tmp_path):
 
     monkeypatch.delenv("ECONASH_DATA_DIR", raising=False)
     monkeypatch.setitem(sys.modules, "datasets", FakeDatasets)
-    task = TravelPlannerTask(database=write_database(tmp_path / "db"))
+    task = TravelPlannerTask(TravelPlannerTask.Options(database=write_database(tmp_path / "db")))
     assert [p.id for p in sorted(task.load("test", None, 0), key=lambda p: p.id)] == [
         f"travelplanner-validation-{i}" for i in range(4)]
     assert len(task.load("train", None, 0)) == 3
@@ -296,7 +297,7 @@ def test_the_database_keeps_its_flight_index_in_the_econash_cache_dir(tmp_path, 
 def shared_task():
     if not (TP / "train.jsonl").is_file() or not (TP / "database").is_dir():
         pytest.skip(f"the shared TravelPlanner data is not at {TP}")
-    return TravelPlannerTask(data=SHARED_DATA)
+    return TravelPlannerTask(TravelPlannerTask.Options(), data=SHARED_DATA)
 
 
 @needs_shared

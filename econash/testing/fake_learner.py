@@ -31,10 +31,10 @@ class FakeLearner(Method):
         update_interval: int = Field(4, ge=1)
         patience: int | None = Field(None, ge=1)
 
-    def __init__(self, arms: list[float] | None = None, epsilon: float = 0.3, lr: float = 0.5,
-                 update_interval: int = 4, patience: int | None = None) -> None:
-        self.arms = list(arms) if arms is not None else [0.0, 0.5, 1.0]
-        self.epsilon, self.lr, self.update_interval, self.patience = epsilon, lr, update_interval, patience
+    def __init__(self, options: Options) -> None:
+        self.arms = list(options.arms)
+        self.epsilon, self.lr, self.patience = options.epsilon, options.lr, options.patience
+        self.update_interval = options.update_interval
         self.q = [0.0] * len(self.arms)
         self.rng = random.Random(0)
         self.pending: list[tuple[int, int, float]] = []  # (episode index, arm, reward)

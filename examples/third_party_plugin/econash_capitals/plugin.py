@@ -6,7 +6,7 @@ import random
 import re
 
 import econash
-from econash.types import Problem, RewardInput, Score
+from econash.types import Problem, RewardInput, Score, StrictModel
 
 CAPITALS = {
     "France": "Paris", "Japan": "Tokyo", "Kenya": "Nairobi", "Peru": "Lima", "Canada": "Ottawa",
@@ -20,7 +20,13 @@ class CapitalsTask(econash.Task):
 
     name = "capitals"
 
-    def __init__(self, data=None) -> None:
+    class Options(StrictModel):
+        """Set with -B task_options.NAME=VALUE; each option and its default is declared here only."""
+
+        case_sensitive: bool = False  # "paris" is wrong when true
+
+    def __init__(self, options: Options, data=None) -> None:
+        self.options = options  # the validated Options, defaults filled in
         self.items = sorted(CAPITALS.items())
 
     def load(self, split, size, seed):
@@ -41,7 +47,11 @@ class CapitalsTask(econash.Task):
         return found[-1].strip().rstrip(".") if found else None
 
     def score(self, answer, problem):
-        correct = answer is not None and answer.lower() == str(problem.gold).lower()
+        gold = str(problem.gold)
+        if self.options.case_sensitive:
+            correct = answer == gold
+        else:
+            correct = answer is not None and answer.lower() == gold.lower()
         return Score(correct=correct, score=float(correct))
 
 

@@ -89,14 +89,13 @@ class AnthropicBackend(SDKBackend):
         max_connections: int = Field(16, ge=1)
         send_sampling: bool = True
 
-    def __init__(self, model: str | None = None, base_url: str | None = None, *, api_key: str | None = None,
-                 max_connections: int = 16, timeout_s: float = 120.0, send_sampling: bool = True) -> None:
-        super().__init__(model, base_url, api_key=api_key, max_connections=max_connections, timeout_s=timeout_s)
-        self.send_sampling = bool(send_sampling)
+    def __init__(self, options: Options, model: str | None = None, base_url: str | None = None) -> None:
+        super().__init__(options, model, base_url)
+        self.send_sampling = options.send_sampling
         self.capabilities = Capabilities(
             temperature_range=(0.0, 1.0) if self.send_sampling else (1.0, 1.0),
             supports_top_p=self.send_sampling, supports_seed=False,
-            context_length=None, reports_usage=True, max_concurrency=max_connections,
+            context_length=None, reports_usage=True, max_concurrency=options.max_connections,
         )
 
     def import_sdk(self) -> Any:

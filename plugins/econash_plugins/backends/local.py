@@ -65,8 +65,7 @@ class LocalBackend(Backend):
         seed: int = Field(0, ge=0)
         reuse_prefix: bool = False
 
-    def __init__(self, model: str | None = None, base_url: str | None = None, *, n_ctx: int = 2048,
-                 n_threads: int | None = None, n_batch: int = 512, seed: int = 0, reuse_prefix: bool = False) -> None:
+    def __init__(self, options: Options, model: str | None = None, base_url: str | None = None) -> None:
         if base_url:
             raise ConfigError("The local backend runs in process and takes no --base-url; use --backend openai for a server.")
         self.path = Path(model).expanduser() if model else default_model_path()
@@ -78,18 +77,18 @@ class LocalBackend(Backend):
                 raise ConfigError(f"Model file '{self.path}' is not a GGUF file; pass --model PATH to a .gguf model "
                                   "(convert other formats with llama.cpp's convert_hf_to_gguf.py).")
         self.model = self.path.stem
-        self.n_ctx = n_ctx
-        self.n_threads = n_threads or default_threads()
-        self.n_batch = n_batch
-        self.seed = seed
-        self.reuse_prefix = reuse_prefix
+        self.n_ctx = options.n_ctx
+        self.n_threads = options.n_threads or default_threads()
+        self.n_batch = options.n_batch
+        self.seed = options.seed
+        self.reuse_prefix = options.reuse_prefix
         self._file_bytes = self.path.stat().st_size
         # llama.cpp contexts are not thread-safe: one lock serialises every use of the model.
         self._lock = threading.Lock()
         self._llama: Any = None
         self.capabilities = Capabilities(
             temperature_range=(0.0, 2.0), supports_top_p=True, supports_seed=True,
-            context_length=n_ctx, reports_usage=True, max_concurrency=1,
+            context_length=options.n_ctx, reports_usage=True, max_concurrency=1,
         )
 
     def _load(self) -> Any:

@@ -95,13 +95,12 @@ class OpenAIBackend(SDKBackend):
         api_key: str | None = secret_field(env="OPENAI_API_KEY")
         organization: str | None = None
 
-    def __init__(self, model: str | None = None, base_url: str | None = None, *, api_key: str | None = None,
-                 max_connections: int = 32, timeout_s: float = 120.0, organization: str | None = None) -> None:
-        super().__init__(model, base_url, api_key=api_key, max_connections=max_connections, timeout_s=timeout_s)
-        self.organization = organization
+    def __init__(self, options: Options, model: str | None = None, base_url: str | None = None) -> None:
+        super().__init__(options, model, base_url)
+        self.organization = options.organization
         self.capabilities = Capabilities(
             temperature_range=(0.0, 2.0), supports_top_p=True, supports_seed=True,
-            context_length=None, reports_usage=True, max_concurrency=max_connections,
+            context_length=None, reports_usage=True, max_concurrency=options.max_connections,
         )
 
     @property

@@ -50,12 +50,11 @@ class TogetherBackend(SDKBackend):
     class Options(SDKBackend.Options):
         api_key: str | None = secret_field(env="TOGETHER_API_KEY")
 
-    def __init__(self, model: str | None = None, base_url: str | None = None, *, api_key: str | None = None,
-                 max_connections: int = 32, timeout_s: float = 120.0) -> None:
-        super().__init__(model, base_url, api_key=api_key, max_connections=max_connections, timeout_s=timeout_s)
+    def __init__(self, options: Options, model: str | None = None, base_url: str | None = None) -> None:
+        super().__init__(options, model, base_url)
         self.capabilities = Capabilities(
             temperature_range=(0.0, 2.0), supports_top_p=True, supports_seed=True,
-            context_length=None, reports_usage=True, max_concurrency=max_connections,
+            context_length=None, reports_usage=True, max_concurrency=options.max_connections,
         )
 
     def import_sdk(self) -> Any:

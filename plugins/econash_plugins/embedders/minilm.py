@@ -44,13 +44,13 @@ class MiniLMEmbedder(Embedder):
         device: str = "cpu"
         cache_size: int = Field(4096, ge=0)
 
-    def __init__(self, *, batch_size: int = 32, device: str = "cpu", cache_size: int = 4096) -> None:
+    def __init__(self, options: Options) -> None:
         # Fail at construction, cheaply, rather than in the middle of a run at the first embed.
         _require_sentence_transformers()
         self.path = model_dir()
-        self.batch_size = batch_size
-        self.device = device
-        self.cache_size = cache_size
+        self.batch_size = options.batch_size
+        self.device = options.device
+        self.cache_size = options.cache_size
         # One lock for the model and the cache: loading must happen once, and a fast tokenizer
         # used from two threads at once fails with "Already borrowed".
         self._lock = threading.Lock()

@@ -12,7 +12,7 @@ from typing import Any, Callable
 from pydantic import Field
 
 from econash.embedder import Embedder
-from econash.errors import BackendError, ConfigError
+from econash.errors import BackendError
 from econash.hookspecs import hookimpl
 from econash.redaction import secret_field
 from econash.sdk_backend import (error_code, error_headers, error_message, parse_retry_after, resolve_key, scrub_key,
@@ -47,23 +47,17 @@ class OpenAIEmbedder(Embedder):
         batch_size: int = Field(64, ge=1)
         timeout_s: float = Field(60.0, gt=0)
 
-    def __init__(self, model: str | None = None, base_url: str | None = None, *, api_key: str | None = None,
-                 dim: int | None = None, batch_size: int = 64, timeout_s: float = 60.0) -> None:
+    def __init__(self, options: Options) -> None:
         self._sdk = self._import_sdk()
-        if batch_size < 1:
-            raise ConfigError(f"The {self.name} embedder's batch_size must be at least 1; pass batch_size=N.")
-        if dim is not None and dim < 1:
-            raise ConfigError(f"The {self.name} embedder's dim must be at least 1; pass dim=N or leave it unset.")
-        self.model = model or self.default_model
-        base_url = base_url or os.environ.get(self.base_url_env) or None
+        self.model = options.model or self.default_model
+        base_url = options.base_url or os.environ.get(self.base_url_env) or None
         self.base_url = self._normalise_base_url(base_url) if base_url else None
-        self._api_key = resolve_key(api_key, self.key_env, self.base_url,
+        self._api_key = resolve_key(options.api_key, self.key_env, self.base_url,
                                     f"The {self.name} embedder needs an API key; set the environment variable "
                                     f"{self.key_env}.")
-        self.batch_size = batch_size
-        self.timeout_s = float(timeout_s)
-        self._declared_dim = dim
-        self.dim = dim or 0
+        self.batch_size = options.batch_size
+        self.timeout_s = options.timeout_s
+        self.dim = options.dim or 0
         self._client: Any = None
         self._lock = threading.Lock()
 

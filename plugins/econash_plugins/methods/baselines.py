@@ -1,4 +1,4 @@
-"""Helpers shared by the baseline methods (cot, sc, mad, moa): versioned prompts, options, voting.
+"""Helpers shared by the baseline methods (cot, sc, mad, moa): versioned prompts, sampling settings, voting.
 
 Prompts live in ``prompts/NAME-vVERSION.json`` next to this module, so a baseline's exact wording is
 data with a version: changing a prompt means adding a new file, and numbers from different prompt
@@ -12,17 +12,13 @@ import hashlib
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
-from pydantic import BaseModel, ValidationError
-
-from econash.errors import ConfigError, PluginError
+from econash.errors import PluginError
 from econash.task import Task
 from econash.types import GenerationConfig, Problem
 
 PROMPTS_DIR = Path(__file__).parent / "prompts"
-
-M = TypeVar("M", bound=BaseModel)
 
 
 # ---------------------------------------------------------------- prompts
@@ -78,19 +74,6 @@ def truncate(text: str, limit: int) -> str:
     keep = max(limit - len(marker), 2)
     head = keep // 2
     return text[:head] + marker + text[len(text) - (keep - head):]
-
-
-# ---------------------------------------------------------------- options
-
-
-def validated(model: type[M], **values: Any) -> M:
-    """Check a method's options when it is built directly (the registry checks them for the CLI)."""
-    from econash.config import validation_message
-
-    try:
-        return model.model_validate(values)
-    except ValidationError as exc:
-        raise ConfigError(validation_message(exc, model, prefix="option ")) from None
 
 
 # ---------------------------------------------------------------- majority vote

@@ -10,7 +10,7 @@ from econash.engine.context import EpisodeContext
 from econash.hookspecs import hookimpl
 from econash.method import Method
 from econash.types import GenerationConfig, Problem, StrictModel
-from econash_plugins.methods.baselines import load_prompt, role_settings, sampling_overrides, validated
+from econash_plugins.methods.baselines import load_prompt, role_settings, sampling_overrides
 
 PROMPT = load_prompt("cot", 1)
 
@@ -41,8 +41,8 @@ class ChainOfThought(Method):
         temperature: float | None = Field(0.0, ge=0.0)
         max_tokens: int | None = Field(None, gt=0)
 
-    def __init__(self, temperature: float | None = 0.0, max_tokens: int | None = None) -> None:
-        self.options = validated(self.Options, temperature=temperature, max_tokens=max_tokens)
+    def __init__(self, options: Options) -> None:
+        self.options = options
 
     def sampling_settings(self, generation: GenerationConfig) -> dict[str, dict[str, Any]]:
         """Each role's temperature and completion cap (the settings table of `econash compare`)."""

@@ -11,8 +11,7 @@ from econash.engine.context import EpisodeContext
 from econash.hookspecs import hookimpl
 from econash.method import Method
 from econash.types import GenerationConfig, Problem, StrictModel
-from econash_plugins.methods.baselines import (load_prompt, majority_vote, role_settings, sampling_overrides, truncate,
-                                       validated)
+from econash_plugins.methods.baselines import load_prompt, majority_vote, role_settings, sampling_overrides, truncate
 
 PROMPT = load_prompt("mad", 1)
 
@@ -62,10 +61,8 @@ class MultiAgentDebate(Method):
         max_tokens: int | None = Field(None, gt=0)
         max_reference_chars: int = Field(2000, ge=50)
 
-    def __init__(self, agents: int = 3, rounds: int = 2, temperature: float | None = None,
-                 max_tokens: int | None = None, max_reference_chars: int = 2000) -> None:
-        self.options = validated(self.Options, agents=agents, rounds=rounds, temperature=temperature,
-                                 max_tokens=max_tokens, max_reference_chars=max_reference_chars)
+    def __init__(self, options: Options) -> None:
+        self.options = options
 
     def sampling_settings(self, generation: GenerationConfig) -> dict[str, dict[str, Any]]:
         """Each role's temperature and completion cap (the settings table of `econash compare`)."""

@@ -11,7 +11,7 @@ from econash.engine.context import EpisodeContext
 from econash.hookspecs import hookimpl
 from econash.method import Method
 from econash.types import GenerationConfig, Problem, StrictModel
-from econash_plugins.methods.baselines import load_prompt, role_settings, sampling_overrides, truncate, validated
+from econash_plugins.methods.baselines import load_prompt, role_settings, sampling_overrides, truncate
 
 PROMPT = load_prompt("moa", 1)
 
@@ -59,12 +59,8 @@ class MixtureOfAgents(Method):
         max_reference_chars: int = Field(2000, ge=50)
         aggregator_temperature: float | None = Field(0.1, ge=0.0)
 
-    def __init__(self, layers: int = 2, proposers: int = 3, temperature: float | None = None,
-                 max_tokens: int | None = None, max_reference_chars: int = 2000,
-                 aggregator_temperature: float | None = 0.1) -> None:
-        self.options = validated(self.Options, layers=layers, proposers=proposers, temperature=temperature,
-                                 max_tokens=max_tokens, max_reference_chars=max_reference_chars,
-                                 aggregator_temperature=aggregator_temperature)
+    def __init__(self, options: Options) -> None:
+        self.options = options
 
     def _aggregator_temperature(self) -> float | None:
         o = self.options

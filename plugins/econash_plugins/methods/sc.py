@@ -11,7 +11,7 @@ from econash.engine.context import EpisodeContext
 from econash.hookspecs import hookimpl
 from econash.method import Method
 from econash.types import GenerationConfig, Problem, StrictModel
-from econash_plugins.methods.baselines import majority_vote, role_settings, sampling_overrides, validated
+from econash_plugins.methods.baselines import majority_vote, role_settings, sampling_overrides
 from econash_plugins.methods.cot import PROMPT, cot_messages
 
 
@@ -37,8 +37,8 @@ class SelfConsistency(Method):
         temperature: float | None = Field(0.7, ge=0.0)
         max_tokens: int | None = Field(None, gt=0)
 
-    def __init__(self, k: int = 5, temperature: float | None = 0.7, max_tokens: int | None = None) -> None:
-        self.options = validated(self.Options, k=k, temperature=temperature, max_tokens=max_tokens)
+    def __init__(self, options: Options) -> None:
+        self.options = options
 
     def sampling_settings(self, generation: GenerationConfig) -> dict[str, dict[str, Any]]:
         """Each role's temperature and completion cap (the settings table of `econash compare`)."""

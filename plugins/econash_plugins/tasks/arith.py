@@ -91,12 +91,10 @@ class ArithTask(NumericAnswers):
     class Options(StrictModel):
         level: int = Field(0, ge=0, le=3)
 
-    def __init__(self, data: Path | None = None, level: int = 0) -> None:
+    def __init__(self, options: Options, data: Path | None = None) -> None:
         if data is not None:
             raise ConfigError("The arith task generates its problems and takes no --data; leave --data out.")
-        if level not in GENERATORS:
-            raise ConfigError(f"arith level must be 0, 1, 2 or 3, not {level}.")
-        self.level = level
+        self.level = options.level
 
     def _generate(self, split: Split, seed: int, count: int) -> list[Problem]:
         # Every question belongs to one split by its hash, so train and test never share a question

@@ -20,8 +20,8 @@ class FileTask(Task):
     class Options(StrictModel):
         test_fraction: float = Field(0.2, gt=0.0, le=1.0)
 
-    def __init__(self, data: Path | None = None, test_fraction: float = 0.2) -> None:
-        self.data, self.test_fraction = data, test_fraction
+    def __init__(self, options: Options, data: Path | None = None) -> None:
+        self.data, self.test_fraction = data, options.test_fraction
 
     @staticmethod
     def build(record: Record) -> Problem:

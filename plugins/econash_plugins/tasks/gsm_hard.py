@@ -60,8 +60,8 @@ class GSMHardTask(NumericAnswers):
         # Half of the small dev file is held out, so evaluation has 100 questions, not 40.
         test_fraction: float = Field(0.5, gt=0.0, le=1.0)
 
-    def __init__(self, data: Path | None = None, test_fraction: float = 0.5) -> None:
-        self.data, self.test_fraction = data, test_fraction
+    def __init__(self, options: Options, data: Path | None = None) -> None:
+        self.data, self.test_fraction = data, options.test_fraction
 
     def load(self, split: Split, size: int | None, seed: int) -> list[Problem]:
         return load_problems(SPEC, self.data, split, size, seed, build=build, test_fraction=self.test_fraction)

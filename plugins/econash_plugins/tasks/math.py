@@ -138,9 +138,9 @@ class MathTask(IgnoresPromptEchoes):
         levels: list[int] | None = None
         types: list[str] | None = None
 
-    def __init__(self, data: Path | None = None, test_fraction: float = 0.2, levels: list[int] | None = None,
-                 types: list[str] | None = None) -> None:
-        self.data, self.test_fraction = data, test_fraction
+    def __init__(self, options: Options, data: Path | None = None) -> None:
+        self.data, self.test_fraction = data, options.test_fraction
+        levels, types = options.levels, options.types
         if levels is not None and not set(levels) <= {1, 2, 3, 4, 5}:
             raise ConfigError(f"math levels must be between 1 and 5, not {levels}; "
                               f"use e.g. -B 'task_options.levels=[1,2]'.")

@@ -25,86 +25,15 @@ from __future__ import annotations
 import copy
 import math
 import random
-from typing import Any, Literal
+from typing import Any
 
 import torch
-from pydantic import Field
 from torch import Tensor
 from torch.nn import functional as F
 
 from econash_plugins.methods.econash.buffer import ReplayBuffer, transition_scheme
 from econash_plugins.methods.econash.networks import BeliefEncoder, BeliefMixer, BeliefNetworks, HierarchicalMixer, HistoryCell
-from econash.errors import ConfigError
-from econash.types import StrictModel
-
-
-class LearnerConfig(StrictModel):
-    """Network sizes, losses, exploration and early stopping (docs/econash-method.md steps 3-4, 9-11)."""
-
-    hidden: int = Field(64, ge=4)
-    belief_dim: int = Field(32, ge=4)
-    action_dim: int = Field(32, ge=4)
-    group_dim: int = Field(32, ge=4)
-    feature_dim: int = Field(32, ge=4)
-    mixing_dim: int = Field(32, ge=4)
-    history_dim: int = Field(32, ge=4)
-    id_dim: int = Field(16, ge=2)
-    heads: int = Field(4, ge=1)
-    share_params: bool = False
-    # factored: Q_i(a) is a sum of one utility per factor level (temperature, top_p, style, budget),
-    # so each sample teaches every factor; joint: one output per action.
-    q_head: Literal["factored", "joint"] = "factored"
-    mixer: Literal["belief", "none"] = "belief"
-    lr: float = Field(3e-3, gt=0)
-    # Learning-rate annealing: lr falls linearly to lr_end over the exploration horizon, so the
-    # values settle instead of chasing reward noise once the policy is mostly greedy (on the
-    # coordination game it removed every question-to-question flip of the greedy team). None
-    # keeps lr constant.
-    lr_end: float | None = Field(3e-4, gt=0)
-    batch_size: int = Field(32, ge=1)
-    buffer_size: int = Field(256, ge=1)
-    lambda_local: float = Field(0.1, ge=0)
-    lambda_sd: float = Field(0.1, ge=0)
-    grad_clip: float = Field(10.0, gt=0)
-    # Multi-round episodes: the discount, and how the target networks follow the online ones: soft
-    # updates by target_tau per gradient step, or a hard copy every target_update_interval steps.
-    gamma: float = Field(0.99, ge=0, le=1)
-    target_tau: float = Field(0.05, gt=0, le=1)
-    target_update_interval: int | None = Field(None, ge=1)
-    # No gradient step until the buffer holds this many transitions. None: one batch, or a quarter
-    # of the run's train episodes when that is fewer (a 16-episode run would otherwise never learn).
-    learning_starts: int | None = Field(None, ge=1)
-    # Gradient steps per update. None: at least 4, and enough that the run takes about
-    # min_gradient_steps in all over the updates it expects (train episodes / update interval).
-    # A short run's few updates are otherwise too little optimisation to learn anything: on a
-    # bandit shaped like the local model's temperature effect (docs/econash-method.md), 160 episodes
-    # found the best temperature for 63% of executors at 4 steps per update, 95% at 300 in all
-    # (`python benchmarks/learning.py bandit`).
-    updates_per_step: int | None = Field(None, ge=1)
-    min_gradient_steps: int = Field(300, ge=0)
-    exploration: Literal["epsilon", "boltzmann"] = "epsilon"
-    epsilon_start: float = Field(1.0, ge=0, le=1)
-    epsilon_end: float = Field(0.1, ge=0, le=1)
-    # The exploration (and learning-rate) horizon in episodes. None: exploration_fraction of the
-    # run's train episodes, so the schedule fits whatever budget the run has.
-    epsilon_decay_episodes: int | None = Field(None, ge=1)
-    exploration_fraction: float = Field(0.6, gt=0, le=1)
-    # Off by default (it did not raise the success rate on the coordination game). Executor i's
-    # exploration decays over a horizon scaled by 1 - stagger + stagger * i / (N - 1): the
-    # executors settle one after another, so each learns a best response to those already settled
-    # instead of all switching at once (which makes anti-coordination oscillate).
-    exploration_stagger: float = Field(0.0, ge=0.0, lt=1.0)
-    # How epsilon (or the Boltzmann temperature) falls. linear: from *_start to *_end over the
-    # horizon, then a constant floor at *_end, under which regret is linear by construction.
-    # inverse_sqrt: min(*_start, *_end * sqrt(horizon / (t + 1))), which passes *_end at the horizon
-    # and decays to zero as t^-1/2 (GLIE for epsilon-greedy: every action is tried infinitely
-    # often, yet the policy becomes greedy), the schedule measuring regret needs.
-    exploration_schedule: Literal["linear", "inverse_sqrt"] = "linear"
-    boltzmann_start: float = Field(1.0, gt=0)
-    boltzmann_end: float = Field(0.05, gt=0)
-    # These networks are tiny: several intra-op threads only contend with each other (and with the
-    # event loop and a local model) and make every step ~20x slower on a 2-core machine.
-    torch_threads: int | None = Field(1, ge=1)
+from econash_plugins.methods.econash.options import LearnerConfig
 
 
 def linear_schedule(start: float, end: float, step: int, horizon: int) -> float:
@@ -128,8 +57,6 @@ class Learner:
                  model_ids: list[int] | None = None, clusters: list[list[int]] | None = None, seed: int = 0,
                  factor_levels: list[tuple[int, ...]] | None = None, train_episodes: int | None = None,
                  expected_updates: int | None = None) -> None:
-        if config.belief_dim % config.heads or config.action_dim % config.heads:
-            raise ConfigError("Learner belief_dim and action_dim must be divisible by heads; change one of them.")
         self.config = config
         self.n_agents, self.n_actions, self.embed_dim = n_agents, n_actions, embed_dim
         if config.epsilon_decay_episodes is not None:

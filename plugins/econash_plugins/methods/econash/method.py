@@ -19,18 +19,16 @@ from __future__ import annotations
 import asyncio
 import math
 from pathlib import Path
-from typing import Any, Callable, ClassVar, Literal
+from typing import Any, Callable, ClassVar
 
-from pydantic import Field, ValidationError
-
-from econash.config import validation_message
 from econash.engine.context import EpisodeContext, RunContext
 from econash.errors import ConfigError, PluginError, RetriesExhaustedError
 from econash.hookspecs import hookimpl
 from econash.method import Method
-from econash.types import GenerationConfig, Problem, StrictModel
+from econash.types import GenerationConfig, Problem
 from econash_plugins.methods.baselines import load_prompt, same_answer
 from econash_plugins.methods.econash.episode import episode_rng, round_rewards, team_random_reward, train_size_warning
+from econash_plugins.methods.econash.options import EcoNashOptions, RandomRewardOptions, UntrainedOptions
 
 PROMPT_DIR = Path(__file__).parent / "prompts"
 PROMPT = load_prompt("econash", 1, PROMPT_DIR)
@@ -42,50 +40,6 @@ STYLE_PREFIX = "style."
 def style_instruction(style: str) -> str:
     """The prompt instruction of a style name; a name the prompt file lacks is itself the instruction."""
     return PROMPT.templates.get(STYLE_PREFIX + style, style)
-
-
-class EcoNashOptions(StrictModel):
-    """Everything `-B method_options.KEY=VALUE` can set for the econash methods."""
-
-    embedder: str = "minilm"
-    # The action grid: temperature x top_p x style x completion budget (docs/econash-method.md has
-    # the calibration behind these defaults).
-    temperatures: list[float] = Field(default_factory=lambda: [0.0, 1.0])
-    top_ps: list[float] = Field(default_factory=lambda: [1.0])
-    styles: list[str] = Field(default_factory=lambda: ["short", "steps", "verify"])
-    budgets: list[int] | None = None
-    reward_weights: dict[str, float] = Field(default_factory=lambda: {"al": 0.3, "ts": 0.5, "cc": 0.2})
-    # Price of one executor completion token, subtracted from r_i and from the team reward, so the
-    # learner can look for the cheapest team that is still right (0: tokens are free).
-    token_cost: float = Field(0.0, ge=0)
-    r_max: float = Field(1.0, gt=0)
-    team_includes_mean_reward: bool = False
-    random_rewards: bool = False
-    policy: Literal["learned", "random", "fixed"] = "learned"
-    fixed_action: int = Field(0, ge=0)
-    strategy_words: int = Field(50, ge=5)
-    strategy_max_tokens: int = Field(70, ge=8)
-    strategy_retries: int = Field(1, ge=0)
-    strategy_temperature: float = Field(0.3, ge=0)
-    # Completion caps of an executor's answer and of a commitment; None: the run's
-    # generation.max_tokens, the cap every baseline's calls get (an action's budget replaces it).
-    executor_max_tokens: int | None = Field(None, ge=8)
-    commitment_temperature: float = Field(0.1, ge=0)
-    commitment_max_tokens: int | None = Field(None, ge=8)
-    # Skip a commitment call when every answer it would read gives the same answer (the first
-    # answer's text is committed): a token saving whose accuracy cost is measured in
-    # docs/econash-method.md before it could become the default.
-    skip_commitment_when_agreed: bool = False
-    # Confidence weights shown to the coordinator: softmax of chosen-action values / this temperature.
-    # Values lie in about [0, 1], so at temperature 1 every weight would read about 1/N.
-    confidence_temperature: float = Field(0.1, gt=0)
-    # Rounds per episode: from the second on, executors revise the team's last commitment.
-    rounds: int = Field(1, ge=1, le=8)
-    # Episodes between learner updates. 8 rather than 4: on the coordination game (tests/
-    # coordination_game.py) half a gradient step per episode reached the optimum in 18 of 20 seeds
-    # at 1,500 episodes, one step per episode in 16 of 20.
-    update_interval: int = Field(8, ge=1)
-    learner: dict[str, Any] = Field(default_factory=dict)
 
 
 def _softmax(values: list[float], temperature: float = 1.0) -> list[float]:
@@ -104,11 +58,8 @@ class EcoNashMethod(Method):
     prompt_version: ClassVar[str] = PROMPT.id
     prompt_hash: ClassVar[str] = PROMPT.sha256
 
-    def __init__(self, **options: Any) -> None:
-        try:
-            self.options = self.Options(**options)
-        except ValidationError as exc:
-            raise ConfigError(validation_message(exc, self.Options, prefix=f"method '{self.name}' option ")) from None
+    def __init__(self, options: EcoNashOptions) -> None:
+        self.options = options
         self.update_interval = self.options.update_interval
         self.policy = self.options.policy
         self.pending: list[tuple[int, dict[str, Any]]] = []
@@ -119,7 +70,7 @@ class EcoNashMethod(Method):
 
     async def setup(self, run: RunContext) -> None:
         from econash_plugins.methods.econash.actions import ActionGrid
-        from econash_plugins.methods.econash.learner import Learner, LearnerConfig
+        from econash_plugins.methods.econash.learner import Learner
 
         registries = run.registries
         if registries is None:
@@ -148,15 +99,11 @@ class EcoNashMethod(Method):
         names = ["random"] if o.random_rewards else list(o.reward_weights)
         self.rewards = {name: registries.rewards.create(name) for name in names}
         dim = len(self.embedder.embed(["dimension probe"])[0])
-        try:
-            config = LearnerConfig(**o.learner)
-        except ValidationError as exc:
-            raise ConfigError(validation_message(exc, LearnerConfig, prefix="learner option ")) from None
-        self.learner = Learner(config, n_agents=self.n, n_actions=len(self.actions), embed_dim=dim,
+        self.learner = Learner(o.learner, n_agents=self.n, n_actions=len(self.actions), embed_dim=dim,
                                model_ids=model_ids, clusters=self.clusters, seed=run.seed,
                                factor_levels=self.grid.factor_levels, train_episodes=run.train_size or None,
                                expected_updates=max(1, run.train_size // o.update_interval) if run.train_size else None)
-        warning = train_size_warning(run.train_size, self.grid, config.q_head) if self.learns else None
+        warning = train_size_warning(run.train_size, self.grid, o.learner.q_head) if self.learns else None
         self._warnings = [warning] if warning and self.policy == "learned" else []
 
     def sampling_settings(self, generation: GenerationConfig) -> dict[str, dict[str, Any]]:
@@ -405,20 +352,14 @@ class EcoNashUntrained(EcoNashMethod):
     learns = False
     #: what `econash compare --train` runs instead (its trained run also evaluates this policy)
     trained_method: ClassVar[str] = "econash"
-
-    def __init__(self, **options: Any) -> None:
-        options.setdefault("policy", "random")
-        super().__init__(**options)
+    Options = UntrainedOptions
 
 
 class EcoNashRandomReward(EcoNashMethod):
     """EcoNash trained on random rewards: the ablation the paper reports below chain of thought."""
 
     name = "econash-random-reward"
-
-    def __init__(self, **options: Any) -> None:
-        options.setdefault("random_rewards", True)
-        super().__init__(**options)
+    Options = RandomRewardOptions
 
 
 @hookimpl

@@ -59,9 +59,9 @@ class TravelPlannerTask(Task):
     class Options(StrictModel):
         database: Path | None = None
 
-    def __init__(self, data: Path | None = None, database: Path | None = None) -> None:
+    def __init__(self, options: Options, data: Path | None = None) -> None:
         self.data = data
-        folder = Path(database).expanduser() if database is not None else default_database(data)
+        folder = options.database.expanduser() if options.database is not None else default_database(data)
         if folder is None or not folder.is_dir():
             where = f" (looked in {folder})" if folder is not None else ""
             raise DataError(f"The TravelPlanner reference database folder was not found{where}; pass "
