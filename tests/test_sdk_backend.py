@@ -141,7 +141,7 @@ def test_the_example_backend_without_a_key_names_the_variable(acme, econash_regi
 
 
 def test_the_example_backend_gets_the_base_error_handling(acme, server):
-    backend = acme.AcmeBackend(model="acme-large", base_url=server.base_url, api_key=SECRET)
+    backend = acme.AcmeBackend(acme.AcmeBackend.Options(api_key=SECRET), model="acme-large", base_url=server.base_url)
     assert backend.capabilities.supports_seed and backend.capabilities.max_concurrency == 32
     assert generate(backend).text == "The answer is 4. Answer: 4" and server.requests[-1]["seed"] == 3
     server.add_faults(Fault("rate_limit", retry_after=2), "quota", "auth", "not_found", "context_length")
