@@ -29,6 +29,11 @@ class Method(ABC):
     #: train episodes between learner updates
     update_interval: int = 1
 
+    def __init__(self, options: Any = None) -> None:
+        """Keep the validated ``Options`` model the registry passes (None for a method without one),
+        so a method whose options need no further preparation writes no ``__init__`` of its own."""
+        self.options = options
+
     async def setup(self, run: RunContext) -> None:
         """Prepare for a run (build networks, read the backend's capabilities)."""
 

@@ -41,9 +41,6 @@ class ChainOfThought(Method):
         temperature: float | None = Field(0.0, ge=0.0)
         max_tokens: int | None = Field(None, gt=0)
 
-    def __init__(self, options: Options) -> None:
-        self.options = options
-
     def sampling_settings(self, generation: GenerationConfig) -> dict[str, dict[str, Any]]:
         """Each role's temperature and completion cap (the settings table of `econash compare`)."""
         return {"executor": role_settings(generation, self.options.temperature, self.options.max_tokens)}

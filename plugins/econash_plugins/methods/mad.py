@@ -61,9 +61,6 @@ class MultiAgentDebate(Method):
         max_tokens: int | None = Field(None, gt=0)
         max_reference_chars: int = Field(2000, ge=50)
 
-    def __init__(self, options: Options) -> None:
-        self.options = options
-
     def sampling_settings(self, generation: GenerationConfig) -> dict[str, dict[str, Any]]:
         """Each role's temperature and completion cap (the settings table of `econash compare`)."""
         return {"debater": role_settings(generation, self.options.temperature, self.options.max_tokens)}

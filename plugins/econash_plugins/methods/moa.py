@@ -59,9 +59,6 @@ class MixtureOfAgents(Method):
         max_reference_chars: int = Field(2000, ge=50)
         aggregator_temperature: float | None = Field(0.1, ge=0.0)
 
-    def __init__(self, options: Options) -> None:
-        self.options = options
-
     def _aggregator_temperature(self) -> float | None:
         o = self.options
         return o.temperature if o.aggregator_temperature is None else o.aggregator_temperature
