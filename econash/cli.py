@@ -191,7 +191,7 @@ def build_cli(pm: EconashPluginManager | None = None) -> click.Group:
 
     @cli.group()
     def cache() -> None:
-        """Inspect or clear the response cache (ECONASH_CACHE_DIR, default ~/.cache/econash)."""
+        """Inspect, prune or clear the response cache (ECONASH_CACHE_DIR, default ~/.cache/econash)."""
 
     @cache.command()
     @click.option("--path", type=click.Path(path_type=Path), help="Cache file (default: the standard location).")
@@ -238,6 +238,22 @@ def build_cli(pm: EconashPluginManager | None = None) -> click.Group:
             if store is not None:
                 store.close()
         click.echo(f"removed {removed} cached responses")
+
+    @cache.command()
+    @click.option("--older-than", "age", required=True, metavar="AGE",
+                  help="Remove the responses cached longer ago than this: 30m, 12h, 7d, 2w.")
+    @click.option("--path", type=click.Path(path_type=Path), help="Cache file (default: the standard location).")
+    def prune(age: str, path: Path | None) -> None:
+        """Delete cached responses older than AGE, every backend's."""
+        from econash.engine.cache import ResponseCache, parse_age
+
+        seconds = parse_age(age)
+        store = ResponseCache(path)
+        try:
+            removed = store.prune(older_than_s=seconds)
+        finally:
+            store.close()
+        click.echo(f"removed {removed} cached responses older than {age}")
 
     @cli.command(name="config")
     @run_options

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import subprocess
 import sys
 import time
@@ -262,7 +263,7 @@ async def _execute(config: RunConfig, components: Components, pm: EconashPluginM
         for executor_backend in components.executor_backends:
             await executor_backend.aclose()
         if engine.cache is not None:
-            engine.cache.close()
+            await asyncio.to_thread(engine.cache.close)  # it writes the hits counted in memory
         rundir.close()
     summary = build_summary(config, components.task, components.backend.model, rundir, engine, state.episodes_done,
                             test_problems, time.perf_counter() - started,
