@@ -10,13 +10,21 @@ The library API composes the same parts as the CLI::
     task = econash.load_task("arith")
     backend = econash.load_backend("fake", echo=True)
 
+In async code ``await econash.run_async(...)`` (and ``resume_async``); ``econash.run`` called where
+an event loop is already running (a Jupyter cell) runs the run on a worker thread with its own loop.
+``plugins=[...]`` loads plugins that are not installed: a ``.py`` file's path, a module, or an object
+with ``@econash.hookimpl`` functions (econash.local_plugins).
+
+Library messages (a plugin that failed to load, a resume note) go to the ``econash`` logger
+(econash.log), so ``logging.getLogger("econash").setLevel(logging.ERROR)`` silences them.
+
 Importing econash is light: torch and the LLM SDKs are imported only by the parts that use them.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterable
 
 from econash.backend import Backend, ErrorKind
 from econash.call_types import Capabilities, LLMRequest, LLMResult, Message, SamplingParams, Usage
@@ -26,7 +34,7 @@ from econash.errors import ConfigError, DataError, EconashError, PluginError, Un
 from econash.hookspecs import hookimpl
 from econash.method import Method
 from econash.paths import cache_dir
-from econash.plugins import make_plugin_manager
+from econash.plugins import EconashPluginManager, make_plugin_manager
 from econash.registry import Registries
 from econash.reward import Reward
 from econash.run_records import Summary
@@ -41,13 +49,27 @@ __all__ = [
     "LLMRequest", "LLMResult", "Message", "Method", "PluginError", "Problem", "Registries", "Reward",
     "RunConfig", "SamplingParams", "Score", "Summary", "Task", "Topology", "UnknownPluginError", "Usage",
     "cache_dir", "hookimpl", "load_backend", "load_method", "load_task", "make_plugin_manager", "read_summary",
-    "registries", "run", "__version__",
+    "registries", "resume", "resume_async", "run", "run_async", "__version__",
 ]
 
 
-def registries(pm: Any = None) -> Registries:
-    """Registries of every installed plugin (or of the given plugin manager's plugins)."""
-    return Registries.from_plugin_manager(pm if pm is not None else make_plugin_manager())
+def _with_plugins(plugins: Iterable[Any]) -> EconashPluginManager | None:
+    """A manager of the installed plugins and ``plugins`` beside them (``.py`` paths, module names,
+    modules or objects with ``@econash.hookimpl`` functions); None when there are none to add."""
+    plugins = list(plugins)
+    if not plugins:
+        return None
+    from econash.local_plugins import add_local_plugins
+
+    pm = make_plugin_manager()
+    add_local_plugins(pm, plugins)
+    return pm
+
+
+def registries(pm: Any = None, *, plugins: Iterable[Any] = ()) -> Registries:
+    """Registries of every installed plugin and of ``plugins`` (or of the given plugin manager's
+    plugins), e.g. ``load_task("mine", registries=econash.registries(plugins=["my_task.py"]))``."""
+    return Registries.from_plugin_manager(pm if pm is not None else _with_plugins(plugins) or make_plugin_manager())
 
 
 def load_backend(name: str = "local", *, model: str | None = None, base_url: str | None = None,
@@ -70,20 +92,54 @@ def load_method(name: str = "cot", *, registries: Registries | None = None, **op
     return reg.methods.create(name, options)
 
 
-def run(config: RunConfig | None = None, **fields: Any) -> Summary:
-    """Run a method on a task as ``econash run`` does; keyword fields override ``config``."""
-    from econash.runner import run as _run
-
+def _run_config(config: RunConfig | None, fields: dict[str, Any]) -> RunConfig:
     from pydantic import ValidationError
 
     from econash.config import validation_message
 
     base = config.model_dump() if config is not None else {}
     try:
-        resolved = RunConfig.model_validate({**base, **fields})
+        return RunConfig.model_validate({**base, **fields})
     except ValidationError as exc:
         raise ConfigError(validation_message(exc)) from None
-    return _run(resolved)
+
+
+def run(config: RunConfig | None = None, *, plugins: Iterable[Any] = (), **fields: Any) -> Summary:
+    """Run a method on a task as ``econash run`` does; keyword fields override ``config``, and
+    ``plugins`` are loaded beside the installed ones. Where an event loop is already running (a
+    Jupyter cell) the run goes on a worker thread with its own loop; in async code, ``await
+    run_async(...)``."""
+    from econash.runner import run as _run
+
+    resolved = _run_config(config, fields)
+    return _run(resolved, pm=_with_plugins(plugins))
+
+
+async def run_async(config: RunConfig | None = None, *, plugins: Iterable[Any] = (), **fields: Any) -> Summary:
+    """``run`` for async code: ``summary = await econash.run_async(task="arith", ...)``."""
+    from econash.runner import run_async as _run_async
+
+    resolved = _run_config(config, fields)
+    return await _run_async(resolved, pm=_with_plugins(plugins))
+
+
+def resume(run_dir: str | Path, *, plugins: Iterable[Any] = (), cost_limit: float | None = None,
+           display: str | None = None) -> Summary:
+    """Finish a killed or stopped run as ``econash resume`` does (give the ``plugins`` the run was
+    started with); ``cost_limit`` raises its limit. In a running event loop, as ``run``."""
+    from econash.runner import resume as _resume
+
+    return _resume(Path(run_dir), updates={"cost_limit": cost_limit, "display": display},
+                   pm=_with_plugins(plugins))
+
+
+async def resume_async(run_dir: str | Path, *, plugins: Iterable[Any] = (), cost_limit: float | None = None,
+                       display: str | None = None) -> Summary:
+    """``resume`` for async code."""
+    from econash.runner import resume_async as _resume_async
+
+    return await _resume_async(Path(run_dir), updates={"cost_limit": cost_limit, "display": display},
+                               pm=_with_plugins(plugins))
 
 
 def read_summary(run_dir: str | Path) -> Summary:

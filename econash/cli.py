@@ -13,6 +13,7 @@ import click
 
 from econash.cli_api import RUN_FLAGS, AppState, app_state, load_run_config, run_options
 from econash.errors import ConfigError, EconashError, RunInterrupted
+from econash.log import cli_logging, install_cli_handler
 from econash.plugins import EconashPluginManager, make_plugin_manager
 from econash.summary_text import cost_text, print_summary, shown_path
 
@@ -22,7 +23,8 @@ class EconashGroup(click.Group):
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
-            return super().invoke(ctx)
+            with cli_logging():  # library warnings print as `econash: warning: ...`
+                return super().invoke(ctx)
         except RunInterrupted as exc:  # not an error: the sentence says how to continue
             click.echo(str(exc), err=True)
             ctx.exit(exc.exit_code)
@@ -53,9 +55,15 @@ def build_cli(pm: EconashPluginManager | None = None) -> click.Group:
 
     @click.group(cls=EconashGroup, context_settings={"help_option_names": ["-h", "--help"]})
     @click.version_option(__version__, prog_name="econash")
+    @click.option("--plugin", "plugin_files", multiple=True, metavar="PATH",
+                  help="Load a plugin from a .py file (or a module name) without installing it; repeatable.")
     @click.pass_context
-    def cli(ctx: click.Context) -> None:
+    def cli(ctx: click.Context, plugin_files: tuple[str, ...]) -> None:
         """econash: multi-agent LLM reasoning through learned equilibrium coordination."""
+        if plugin_files:  # main() loaded them already (their commands are in this group); a test may not have
+            from econash.local_plugins import add_local_plugins
+
+            add_local_plugins(pm, plugin_files)
         ctx.obj = AppState(pm)
 
     @cli.command()
@@ -191,7 +199,7 @@ def build_cli(pm: EconashPluginManager | None = None) -> click.Group:
 
     @cli.group()
     def cache() -> None:
-        """Inspect or clear the response cache (ECONASH_CACHE_DIR, default ~/.cache/econash)."""
+        """Inspect, prune or clear the response cache (ECONASH_CACHE_DIR, default ~/.cache/econash)."""
 
     @cache.command()
     @click.option("--path", type=click.Path(path_type=Path), help="Cache file (default: the standard location).")
@@ -239,6 +247,22 @@ def build_cli(pm: EconashPluginManager | None = None) -> click.Group:
                 store.close()
         click.echo(f"removed {removed} cached responses")
 
+    @cache.command()
+    @click.option("--older-than", "age", required=True, metavar="AGE",
+                  help="Remove the responses cached longer ago than this: 30m, 12h, 7d, 2w.")
+    @click.option("--path", type=click.Path(path_type=Path), help="Cache file (default: the standard location).")
+    def prune(age: str, path: Path | None) -> None:
+        """Delete cached responses older than AGE, every backend's."""
+        from econash.engine.cache import ResponseCache, parse_age
+
+        seconds = parse_age(age)
+        store = ResponseCache(path)
+        try:
+            removed = store.prune(older_than_s=seconds)
+        finally:
+            store.close()
+        click.echo(f"removed {removed} cached responses older than {age}")
+
     @cli.command(name="config")
     @run_options
     @click.option("--keys", is_flag=True, help="List every config key with its default instead.")
@@ -272,10 +296,30 @@ def _add_plugin_commands(pm: EconashPluginManager, cli: click.Group) -> None:
     pm.call_each("register_commands", {"cli": cli})
 
 
+def leading_plugin_options(args: list[str]) -> list[str]:
+    """The ``--plugin`` values before the command: loaded before the group is built, so the commands
+    a plugin file adds are part of it."""
+    found, index = [], 0
+    while index < len(args) and args[index].startswith("-"):
+        if args[index] == "--plugin" and index + 1 < len(args):
+            found.append(args[index + 1])
+            index += 1
+        elif args[index].startswith("--plugin="):
+            found.append(args[index].split("=", 1)[1])
+        index += 1
+    return found
+
+
 def main(argv: list[str] | None = None) -> None:
     """Console-script entry point."""
+    install_cli_handler()
     try:
         pm = make_plugin_manager()
+        plugin_files = leading_plugin_options(sys.argv[1:] if argv is None else argv)
+        if plugin_files:
+            from econash.local_plugins import add_local_plugins
+
+            add_local_plugins(pm, plugin_files)
         cli = build_cli(pm)
     except EconashError as exc:
         click.echo(f"Error: {exc}", err=True)

@@ -9,13 +9,17 @@ Environment:
   set to an empty string it loads none.
 * ``ECONASH_STRICT_PLUGINS=1`` turns a plugin that fails to load into an error instead of a warning.
 * ``ECONASH_TRACE_PLUGINS=1`` prints every hook call to stderr: the core calls hooks only through
-  ``EconashPluginManager.call_each``, which writes one line per implementation it calls.
+  ``EconashPluginManager.call_each``, which logs one record per implementation it calls to the
+  ``econash.trace`` logger.
+
+Warnings (a plugin skipped, an observer that raised) are records of the ``econash.plugins`` logger
+(econash.log), so a library user can silence or route them; the command line prints them as
+``econash: warning: ...``.
 """
 
 from __future__ import annotations
 
 import os
-import sys
 import time
 from dataclasses import dataclass
 from importlib import metadata
@@ -25,6 +29,7 @@ import pluggy
 
 from econash import hookspecs
 from econash.errors import PluginError
+from econash.log import get_logger, show_trace
 
 ENTRY_POINT_GROUP = "econash"
 TRACED_RESULT_CHARS = 60
@@ -35,6 +40,8 @@ HookArguments = Mapping[str, Any] | Callable[[str], Mapping[str, Any]]
 
 HookFailureHandler = Callable[[str, Exception], None]
 """Told the plugin name and the exception when one implementation raises."""
+
+logger = get_logger("plugins")
 
 
 @dataclass
@@ -67,21 +74,20 @@ class EconashPluginManager(pluggy.PluginManager):
         self.trace_hook_calls = trace_hook_calls
         self.failures: list[LoadFailure] = []
         self.distributions: dict[str, Distribution] = {}
+        #: plugins loaded in process (econash.local_plugins): where each came from -> its name
+        self.local_plugins: dict[str, str] = {}
         self._notify_errors: list[str] = []
 
     def record_failure(self, failure: LoadFailure) -> None:
-        """Raise in strict mode; otherwise remember the failure and print one warning."""
+        """Raise in strict mode; otherwise remember the failure and log one warning."""
         if self.strict:
             raise PluginError(
                 f"{failure.message()}; fix or uninstall it, or unset ECONASH_STRICT_PLUGINS to skip it."
             )
         self.failures.append(failure)
         if self.warn:
-            print(
-                f"econash: warning: {failure.message()}; it is skipped "
-                "(set ECONASH_STRICT_PLUGINS=1 to make this an error).",
-                file=sys.stderr,
-            )
+            logger.warning("%s; it is skipped (set ECONASH_STRICT_PLUGINS=1 to make this an error).",
+                           failure.message())
 
     def distribution_of(self, plugin_name: str) -> Distribution | None:
         return self.distributions.get(plugin_name)
@@ -127,7 +133,7 @@ class EconashPluginManager(pluggy.PluginManager):
             message = f"{hook_name} in plugin '{plugin_name}' raised {type(exc).__name__}: {exc}"
             self._notify_errors.append(message)
             if self.warn:
-                print(f"econash: warning: {message}", file=sys.stderr)
+                logger.warning("%s", message)
 
         self.call_each(hook_name, kwargs, on_failure=report)
 
@@ -142,8 +148,8 @@ class EconashPluginManager(pluggy.PluginManager):
     def _trace(self, hook_name: str, plugin_name: str, argnames: Iterable[str], outcome: str, started: float) -> None:
         if self.trace_hook_calls:
             elapsed_ms = (time.perf_counter() - started) * 1000
-            print(f"econash: trace: plugin '{plugin_name}' {hook_name}({', '.join(argnames)}) {outcome} "
-                  f"({elapsed_ms:.2f} ms)", file=sys.stderr)
+            show_trace().debug("plugin '%s' %s(%s) %s (%.2f ms)", plugin_name, hook_name, ", ".join(argnames), outcome,
+                               elapsed_ms)
 
     def check_unknown_hooks(self) -> None:
         """Unregister plugins that implement hooks econash does not define (pluggy's check_pending)."""
@@ -212,7 +218,7 @@ def make_plugin_manager(
         ``ECONASH_LOAD_PLUGINS`` when that is set.
     :param strict: raise on a plugin that fails to load; defaults to ``ECONASH_STRICT_PLUGINS``.
     :param plugins: extra ``(name, plugin object)`` pairs to register, e.g. from tests.
-    :param warn: print warnings for plugins that fail to load (otherwise only recorded).
+    :param warn: log warnings for plugins that fail to load (otherwise only recorded).
     """
     pm = EconashPluginManager(strict=_env_flag("ECONASH_STRICT_PLUGINS") if strict is None else strict, warn=warn,
                               trace_hook_calls=_env_flag("ECONASH_TRACE_PLUGINS"))

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
 import subprocess
-import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,6 +23,7 @@ from econash.errors import ConfigError, DamagedRunError, DataError, EconashError
 from econash.existing_run import checkpoint_config, read_manifest_config, read_run_config  # noqa: F401  (public here too)
 from econash.integrity import read_results, read_summary_file
 from econash.interrupt import run_until_signal
+from econash.log import get_logger, note
 from econash.loop import Checkpointer, TrainState, evaluate_loop, train_loop
 from econash.method import Method
 from econash.plugins import EconashPluginManager, make_plugin_manager
@@ -35,6 +36,8 @@ from econash.summary import build_summary, unique_rows
 from econash.task import Task
 from econash.task_types import Problem
 from econash.topology import ClusterLayout, Topology
+
+logger = get_logger("runner")
 
 
 def econash_version() -> str:
@@ -262,7 +265,7 @@ async def _execute(config: RunConfig, components: Components, pm: EconashPluginM
         for executor_backend in components.executor_backends:
             await executor_backend.aclose()
         if engine.cache is not None:
-            engine.cache.close()
+            await asyncio.to_thread(engine.cache.close)  # it writes the hits counted in memory
         rundir.close()
     summary = build_summary(config, components.task, components.backend.model, rundir, engine, state.episodes_done,
                             test_problems, time.perf_counter() - started,
@@ -298,8 +301,8 @@ def _restore_training(method: Method, engine: Engine, rundir: RunDirectory, chec
         state = TrainState(**payload["train_state"])
         keep = state.updates
     for bad in damaged:
-        print(f"econash: note: checkpoint {bad.path} is damaged ({bad.reason}); resuming from {latest} instead "
-              f"(the damaged file is kept as {bad.path.name}.damaged).", file=sys.stderr, flush=True)
+        note(logger, f"checkpoint {bad.path} is damaged ({bad.reason}); resuming from {latest} instead "
+                     f"(the damaged file is kept as {bad.path.name}.damaged).")
     rows = [row for row in rundir.read_jsonl(RunDirectory.METRICS) if row.get("step", 0) <= keep]
     rundir.rewrite_jsonl(RunDirectory.METRICS, rows)
     rundir.append(RunDirectory.EVENTS, {"type": "resume", "checkpoint": latest.name if latest else None,

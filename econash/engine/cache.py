@@ -9,12 +9,19 @@ Nothing secret is stored: keys are hashes, values are the answer text and its us
 
 A damaged file (garbage, truncated) or one that cannot be written raises a CacheError naming the file
 and the fix, never SQLite's own exception; `econash cache clear` replaces a damaged file.
+
+The engine reads and writes through ``get_async`` and ``put_async``, on a worker thread: a commit
+waits for the disk, and for up to 30 s for another process's write lock, which on the event loop
+would stall every call in flight. A hit no longer commits at all: hit counts are kept in memory and
+written with the next stored answer, every ``HIT_FLUSH_EVERY`` hits, and at ``close``.
 """
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
+import re
 import sqlite3
 import threading
 import time
@@ -23,7 +30,7 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from econash.call_types import LLMRequest, LLMResult
-from econash.errors import CacheError, DamagedCacheError
+from econash.errors import CacheError, ConfigError, DamagedCacheError
 from econash.paths import cache_dir
 
 SCHEMA = """
@@ -50,6 +57,19 @@ _BUSY = {5, 6}  # SQLITE_BUSY, SQLITE_LOCKED
 _READ_ONLY = 8  # SQLITE_READONLY
 #: the files SQLite keeps beside the database (WAL mode, or a rollback journal)
 _SIDE_FILES = ("-wal", "-shm", "-journal")
+#: hits counted in memory before they are written (also written with each new answer and at close)
+HIT_FLUSH_EVERY = 200
+_AGE = re.compile(r"^(\d+(?:\.\d+)?)([smhdw])$")
+_UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
+
+
+def parse_age(text: str) -> float:
+    """Seconds in an age such as ``30m``, ``12h``, ``7d`` or ``2w`` (``econash cache prune --older-than``)."""
+    match = _AGE.match(text.strip().lower())
+    if match is None:
+        raise ConfigError(f"--older-than '{text}' is not an age; give a number and a unit (s, m, h, d or w), "
+                          "e.g. 30m, 12h, 7d or 2w.")
+    return float(match.group(1)) * _UNIT_SECONDS[match.group(2)]
 
 
 def cache_key(provider: str, model: str, identity: dict[str, Any], request: LLMRequest) -> str:
@@ -90,6 +110,9 @@ class ResponseCache:
             with self._translated():
                 db = sqlite3.connect(self.path, check_same_thread=False, timeout=30)
                 db.execute("PRAGMA journal_mode=WAL")
+                # In WAL mode NORMAL never corrupts the file; a power cut may lose the last answers
+                # stored, which are fetched again. FULL would wait for the disk at every commit.
+                db.execute("PRAGMA synchronous=NORMAL")
                 db.execute(SCHEMA)
                 db.commit()
                 if for_writing:
@@ -101,6 +124,9 @@ class ResponseCache:
                 db.close()
             raise
         self._db = db
+        self._closed = False
+        #: hits not yet written to the file, by key
+        self._pending_hits: dict[str, int] = {}
         self.hits = 0
         self.misses = 0
 
@@ -145,27 +171,62 @@ class ResponseCache:
         return removed
 
     def get(self, key: str) -> LLMResult | None:
+        """The cached result for ``key``, or None. Blocks on the file: from async code, ``get_async``."""
         with self._lock, self._translated():
+            if self._closed:
+                return None
             row = self._db.execute("SELECT result FROM responses WHERE key = ?", (key,)).fetchone()
             if row is None:
                 self.misses += 1
                 return None
-            self._db.execute("UPDATE responses SET hits = hits + 1 WHERE key = ?", (key,))
-            self._db.commit()
+            self._pending_hits[key] = self._pending_hits.get(key, 0) + 1
+            if sum(self._pending_hits.values()) >= HIT_FLUSH_EVERY:
+                self._write_hits()
+                self._db.commit()
         self.hits += 1
         return LLMResult.model_validate_json(row[0]).model_copy(update={"cached": True, "latency_s": 0.0})
 
     def put(self, key: str, provider: str, result: LLMResult) -> None:
+        """Store ``result`` under ``key`` and commit. Blocks on the file: from async code, ``put_async``."""
         stored = result.model_copy(update={"cached": False}).model_dump_json()
         with self._lock, self._translated():
+            if self._closed:
+                return
             self._db.execute(
                 "INSERT OR REPLACE INTO responses (key, provider, model, result, created, hits) VALUES (?, ?, ?, ?, ?, 0)",
                 (key, provider, result.model, stored, time.time()),
             )
+            self._write_hits()
             self._db.commit()
+
+    async def get_async(self, key: str) -> LLMResult | None:
+        """``get`` on a worker thread, so the event loop never waits for the file."""
+        return await asyncio.to_thread(self.get, key)
+
+    async def put_async(self, key: str, provider: str, result: LLMResult) -> None:
+        """``put`` on a worker thread, so the event loop never waits for the disk or another process."""
+        await asyncio.to_thread(self.put, key, provider, result)
+
+    def _write_hits(self) -> None:
+        """Add the hits counted in memory to the file's counters (the caller holds the lock and commits)."""
+        if self._pending_hits:
+            self._db.executemany("UPDATE responses SET hits = hits + ? WHERE key = ?",
+                                 [(count, key) for key, count in self._pending_hits.items()])
+            self._pending_hits.clear()
+
+    def prune(self, older_than_s: float) -> int:
+        """Delete the responses stored more than ``older_than_s`` seconds ago; returns how many."""
+        with self._lock, self._translated():
+            self._write_hits()
+            cursor = self._db.execute("DELETE FROM responses WHERE created < ?", (time.time() - older_than_s,))
+            self._db.commit()
+            self._db.execute("VACUUM")
+        return cursor.rowcount
 
     def stats(self) -> dict[str, Any]:
         with self._lock, self._translated():
+            self._write_hits()
+            self._db.commit()
             rows = self._db.execute(
                 "SELECT provider, model, COUNT(*), SUM(hits) FROM responses GROUP BY provider, model ORDER BY provider, model"
             ).fetchall()
@@ -179,6 +240,7 @@ class ResponseCache:
 
     def clear(self, provider: str | None = None) -> int:
         with self._lock, self._translated():
+            self._write_hits()
             if provider is None:
                 cursor = self._db.execute("DELETE FROM responses")
             else:
@@ -188,6 +250,16 @@ class ResponseCache:
         return cursor.rowcount
 
     def close(self) -> None:
+        """Write the hits counted in memory and close the file (a second close does nothing)."""
         with self._lock:
-            self._db.close()
+            if self._closed:
+                return
+            self._closed = True
+            try:
+                self._write_hits()
+                self._db.commit()
+            except sqlite3.Error:
+                pass  # hit counts are statistics: losing them must not hide the error that ended a run
+            finally:
+                self._db.close()
 

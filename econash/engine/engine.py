@@ -162,7 +162,7 @@ class Engine:
         key = ""
         if use_cache:
             key = cache_key(backend.name, backend.model, backend.cache_identity(), request)
-            cached = self.cache.get(key)
+            cached = await self.cache.get_async(key)
             if cached is not None:
                 return cached, self._record(backend, request, cached, phase, retries=0, **where)
         reserved = self._reserve(backend, request)
@@ -174,7 +174,7 @@ class Engine:
         finally:
             self._reserved -= reserved
         if use_cache:
-            self.cache.put(key, backend.name, result)
+            await self.cache.put_async(key, backend.name, result)
         return result, self._record(backend, request, result, phase, retries=retries, **where)
 
     def _record(self, backend: Backend, request: LLMRequest, result: LLMResult, phase: str, retries: int,
