@@ -1,1 +1,2 @@
-"""Command-line commands that plugins add: `econash compare` (with its report) and `econash score`."""
+"""Command-line commands that plugins add: `econash compare` (with its report) and `econash score`;
+`econash runs`, `show` and `report` for looking at results (docs/reports.md)."""

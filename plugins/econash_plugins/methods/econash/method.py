@@ -277,6 +277,10 @@ class EcoNashMethod(Method):
             previous = rounds[-1]["commitment"]
         labels = [[self.actions[a].label() for a in r["actions"]] for r in rounds]
         episode.details["actions"] = labels[0] if len(labels) == 1 else labels
+        # The confidence weights the coordinator read beside each answer (step 7), so `econash show`
+        # and `econash report` can show what the commitment was told; floats, so not summed as counts.
+        weights = [[round(w, 4) for w in r["weights"]] for r in rounds]
+        episode.details["weights"] = weights[0] if len(weights) == 1 else weights
         return {"strategies": strategies, "e_q": e_q, "snapshot": snapshot, "rounds": rounds,
                 "commitment": rounds[-1]["commitment"], "labels": labels}
 
