@@ -149,17 +149,18 @@ def build_cli(pm: EconashPluginManager | None = None) -> click.Group:
     @cli.command(name="eval")
     @click.option("--checkpoint", type=click.Path(path_type=Path), required=True,
                   help="A checkpoint file from RUN_DIR/checkpoints/.")
-    @run_options
+    @run_options(layered=False)
     @click.option("--json", "as_json", is_flag=True, help="Print summary.json to stdout instead of a table.")
     @click.pass_context
     def eval_(ctx: click.Context, checkpoint: Path, as_json: bool, **kwargs: Any) -> None:
-        """Evaluate a trained checkpoint's frozen greedy policy on a test split (its run's settings unless given)."""
+        """Evaluate a trained checkpoint's frozen greedy policy on a test split.
+
+        Every setting not given as a flag is the checkpoint's run's (its manifest.json), so the
+        command takes flags only: no --config, -B, -M or -T."""
         from econash.runner import checkpoint_config
         from econash.runner import run as run_method
 
         flags = {name: kwargs.get(name) for name in RUN_FLAGS}
-        if kwargs.get("overrides") or kwargs.get("config_file"):
-            raise ConfigError("`econash eval` takes flags only (no --config or -B); the rest comes from the checkpoint's run.")
         state = app_state(ctx)
         config = checkpoint_config(checkpoint, flags, state.registries)
         summary = run_method(config, pm=state.pm, registries=state.registries)

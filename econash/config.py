@@ -10,7 +10,7 @@ import difflib
 import os
 import typing
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterable, Mapping
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Mapping
 
 import yaml
 from pydantic import BaseModel, ValidationError
@@ -207,6 +207,21 @@ def load_config(
         return RunConfig.model_validate(data)
     except ValidationError as exc:
         raise ConfigError(validation_message(exc)) from None
+
+
+def with_backend_from_model(config: RunConfig, backend_names: Callable[[], Iterable[str]]) -> RunConfig:
+    """``model: openai/gpt-4o-mini`` read as backend ``openai`` and model ``gpt-4o-mini`` when no layer
+    chose a backend and the part before the first slash is a registered backend (``backend_names``,
+    asked only then). Model ids hold slashes of their own (Together's ``meta-llama/...``; a backend
+    chosen by hand serving ``openai/gpt-oss-20b``), so they are split only then, and never when the
+    model names an existing file (a GGUF under a folder named like a backend)."""
+    model = config.model
+    if "backend" in config.model_fields_set or not model or "/" not in model:
+        return config
+    backend, _, name = model.partition("/")
+    if not name or Path(model).expanduser().exists() or backend not in set(backend_names()):
+        return config
+    return config.model_copy(update={"backend": backend, "model": name})
 
 
 def absolute_path(path: str | Path) -> Path:

@@ -324,7 +324,8 @@ async def run_async(config: RunConfig, *, pm: EconashPluginManager | None = None
     # Load data before creating the run directory so a missing file leaves nothing behind.
     config = with_task_defaults(config, components.task)
     problems = load_problems(config, components)
-    rundir = RunDirectory.create(config.run_dir, task=config.task, method=config.method)  # and lock it
+    rundir = RunDirectory.create(config.run_dir, task=config.task, method=config.method,
+                                 runs_dir=config.runs_dir)  # and lock it
     config = config.model_copy(update={"run_dir": absolute_path(rundir.path)})
     manifest = RunManifest(econash_version=econash_version(), created=time.strftime("%Y-%m-%dT%H:%M:%S%z"),
                            config=redact(config.model_dump(mode="json"), secret_names(registries)),

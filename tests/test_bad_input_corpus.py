@@ -277,7 +277,7 @@ CASES = [
     Bad("eval-checkpoint-other-method", "eval --checkpoint {tmp}/old/checkpoints/ckpt-1-1.pt --method sc",
         ("method 'cot'", "--method"), setup="ckpt_of_cot_run"),
     Bad("eval-checkpoint-with-override", "eval --checkpoint {tmp}/old/checkpoints/ckpt-1-1.pt -B seed=3",
-        ("flags only",), setup="ckpt_of_cot_run"),
+        ("no such option", "-B"), setup="ckpt_of_cot_run"),  # eval does not offer -B (its --help)
     Bad("eval-checkpoint-is-folder", "eval --checkpoint {tmp}", ("checkpoint",)),
     Bad("train-method-without-learning", "train --backend fake --method cot --run-dir {tmp}/run", ("does not learn",)),
     Bad("train-size-zero", "train --backend fake --method fake-learner --train-size 0 --run-dir {tmp}/run",
