@@ -13,6 +13,7 @@ import click
 
 from econash.cli_api import RUN_FLAGS, AppState, app_state, load_run_config, run_options
 from econash.errors import ConfigError, EconashError, RunInterrupted
+from econash.config_types import RunConfig
 from econash.plugins import EconashPluginManager, make_plugin_manager
 from econash.summary_text import cost_text, print_summary, shown_path
 
@@ -111,8 +112,8 @@ def build_cli(pm: EconashPluginManager | None = None) -> click.Group:
         """Train (methods that learn) on the train split, then evaluate on the test split."""
         from econash.runner import run as run_method
 
-        config = load_run_config(kwargs)
         state = app_state(ctx)
+        config = _config_for_run(kwargs, state)
         summary = run_method(config, pm=state.pm, registries=state.registries)
         if as_json:
             click.echo(summary.model_dump_json(indent=2))
@@ -127,8 +128,8 @@ def build_cli(pm: EconashPluginManager | None = None) -> click.Group:
         """Train a learning method on the train split and keep its checkpoints; no evaluation."""
         from econash.runner import run as run_method
 
-        config = load_run_config(kwargs).model_copy(update={"evaluate": False, "eval_untrained": False})
         state = app_state(ctx)
+        config = _config_for_run(kwargs, state).model_copy(update={"evaluate": False, "eval_untrained": False})
         if not state.registries.methods.get(config.method).factory.learns:
             raise ConfigError(f"Method '{config.method}' does not learn; use `econash run` to evaluate it.")
         if config.train_size == 0:
@@ -260,12 +261,27 @@ def build_cli(pm: EconashPluginManager | None = None) -> click.Group:
                     value = value[part]
                 click.echo(f"{key} = {json.dumps(value)}")
             return
-        config = load_run_config(kwargs)
+        from econash.config import with_team_size
+
+        registries = app_state(ctx).registries
+        config = with_team_size(load_run_config(kwargs, registries), registries)
         shown = redact(config.model_dump(mode="json"), secret_names(app_state(ctx).registries))
         click.echo(yaml.safe_dump(shown, sort_keys=False).rstrip())
 
     _add_plugin_commands(pm, cli)
     return cli
+
+
+def _config_for_run(options: dict[str, Any], state: AppState) -> RunConfig:
+    """The run's config from the command's options, the method's team sized by --executors; a note
+    when --executors changes nothing for the method."""
+    from econash.config import executors_unused, with_team_size
+
+    config = with_team_size(load_run_config(options, state.registries), state.registries)
+    if executors_unused(config, state.registries):
+        click.echo(f"Note: method '{config.method}' has no team of executors, so --executors changes nothing "
+                   "for it.", err=True)
+    return config
 
 
 def _add_plugin_commands(pm: EconashPluginManager, cli: click.Group) -> None:

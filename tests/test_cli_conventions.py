@@ -139,3 +139,86 @@ def test_eval_offers_neither_config_nor_overrides_nor_defaults(econash_cli):
         assert option not in help_text, option
     assert "[default:" not in help_text  # unset flags come from the checkpoint's run
     assert "--checkpoint" in help_text and "--test-size, --limit" in help_text
+
+
+# ---------------------------------------------------------------- --executors and a team's size
+
+
+@pytest.mark.parametrize("method,option", [("sc", "k"), ("mad", "agents"), ("moa", "proposers")])
+def test_a_baseline_team_follows_executors_when_its_option_is_unset(econash_cli, method, option):
+    assert resolved(econash_cli, "--method", method, "--executors", "4")["method_options"] == {option: 4}
+    assert resolved(econash_cli, "--method", method, "--executors", "4", "-B",
+                    f"method_options.{option}=2")["method_options"] == {option: 2}
+    assert resolved(econash_cli, "--method", method)["method_options"] == {}  # its own default stays
+
+
+def test_sc_makes_as_many_calls_as_executors(tmp_path):
+    result = run_cli("run", "--backend", "fake", "--method", "sc", "--executors", "2", "--test-size", "1",
+                     "--display", "none", "--run-dir", str(tmp_path / "r"), "--json")
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["llm_calls"] == 2
+    manifest = json.loads((tmp_path / "r" / "manifest.json").read_text())
+    assert manifest["config"]["method_options"] == {"k": 2}  # resumed as it ran
+
+
+def test_a_method_without_a_team_says_executors_changes_nothing(tmp_path):
+    result = run_cli("run", *FAKE_COT, "--executors", "3", "--test-size", "1", "--run-dir", str(tmp_path / "r"))
+    assert result.returncode == 0, result.stderr
+    assert "cot" in result.stderr and "--executors" in result.stderr
+    quiet = run_cli("run", *FAKE_COT, "--test-size", "1", "--run-dir", str(tmp_path / "q"))
+    assert "--executors" not in quiet.stderr
+
+
+def test_compare_gives_each_team_the_executors(tmp_path):
+    out = tmp_path / "cmp"
+    result = run_cli("compare", "--methods", "sc,mad,cot", "--backend", "fake", "--executors", "2", "--test-size",
+                     "1", "--display", "none", "--out", str(out), "-B", "method_options.mad.rounds=1", "--json")
+    assert result.returncode == 0, result.stderr
+    calls = {row["method"]: row["calls_per_question"] for row in json.loads(result.stdout)["methods"]}
+    assert calls == {"sc": 2, "mad": 2, "cot": 1}
+
+
+# ---------------------------------------------------------------- ECONASH_* variables
+
+
+def test_an_environment_variable_that_matches_no_key_is_named_with_the_closest(caplog):
+    with caplog.at_level(logging.WARNING, logger="econash"):
+        config = load_config(environ={"ECONASH_EXECUTOR": "4", "ECONASH_SEED": "3"})
+    assert config.seed == 3 and config.executors == 3
+    warnings = [record.getMessage() for record in caplog.records]
+    assert len(warnings) == 1 and "ECONASH_EXECUTOR" in warnings[0] and "ECONASH_EXECUTORS" in warnings[0]
+
+
+def test_variables_econash_reads_elsewhere_are_not_warned_about(caplog):
+    from econash.config import OTHER_ENV_VARIABLES
+
+    with caplog.at_level(logging.WARNING, logger="econash"):
+        load_config(environ={name: "1" for name in OTHER_ENV_VARIABLES})
+    assert not caplog.records
+
+
+def test_the_cli_warns_in_one_line(tmp_path):
+    result = run_cli("config", env={"ECONASH_EXECUTOR": "4"})
+    assert result.returncode == 0
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and "ECONASH_EXECUTORS" in lines[0], result.stderr
+
+
+def test_every_econash_variable_in_the_code_is_a_config_key_or_listed():
+    """One list: a new ECONASH_* variable read anywhere must be a config key or join
+    OTHER_ENV_VARIABLES, or users setting it would be told it is ignored."""
+    import re
+
+    from econash.config import ENV_PREFIX, OTHER_ENV_VARIABLES, check_key
+
+    root = Path(__file__).resolve().parent.parent
+    names = {name for folder in ("econash", "plugins") for path in (root / folder).rglob("*.py")
+             for name in re.findall(r"\bECONASH_[A-Z][A-Z0-9_]*", path.read_text(encoding="utf-8"))}
+    assert {"ECONASH_CACHE_DIR", "ECONASH_DATA_DIR", "ECONASH_DEBUG", "ECONASH_RUNS_DIR"} <= names
+    unlisted = []
+    for name in sorted(names - set(OTHER_ENV_VARIABLES)):
+        try:
+            check_key(name[len(ENV_PREFIX):].lower().replace("__", "."))
+        except Exception:
+            unlisted.append(name)
+    assert not unlisted

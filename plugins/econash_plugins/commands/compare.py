@@ -24,7 +24,8 @@ family: its number of executors) or if its class names the option that holds its
 agents in ``executors_option`` (e.g. ``executors_option = "k"`` for sc's samples): compare then
 sets that option to the count too, over any value given with -B. Methods that do neither, such as
 cot (one call) and fake-learner, run unchanged at every count, and the command says so when a
-method's calls per question do not change across the sweep.
+method's calls per question do not change across the sweep. Without a sweep, ``--executors N`` sets
+each method's ``executors_option`` where it is unset, as `econash run` does.
 
 ``--train`` runs the trained method in place of an untrained variant (``econash-untrained`` runs as
 ``econash``, trained on --train-size questions at each count); the trained run still evaluates its
@@ -48,7 +49,7 @@ from typing import Any
 import click
 
 from econash.cli_api import AppState, app_state, load_run_config, run_options
-from econash.config import deep_merge
+from econash.config import deep_merge, with_team_size
 from econash.errors import ConfigError
 from econash.hookspecs import hookimpl
 from econash.paths import runs_dir
@@ -151,6 +152,9 @@ def _plan_methods(base: RunConfig, methods: list[str], counts: list[int], out: P
         options = method_options_for(method, base.method_options, registries)
         _check_options(method, options, registries, shared, methods)
         folder = out / method.replace("/", "_")
+        if not counts:  # --executors sizes a team whose own option is unset, as in `econash run`
+            sized = with_team_size(base.model_copy(update={"method": method, "method_options": options}), registries)
+            options = sized.method_options
         agents_option = getattr(registries.methods.get(method).factory, "executors_option", None) if counts else None
         if agents_option:  # the swept counts must be valid values of that option
             for count in counts:
