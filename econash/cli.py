@@ -85,14 +85,21 @@ def build_cli(pm: EconashPluginManager | None = None) -> click.Group:
     # KIND is checked by Registries.kind: click's Choice would print its six choices one per line when
     # the argument is missing.
     @click.argument("kind", metavar="KIND")
+    @click.argument("name", metavar="[NAME]", required=False)
+    @click.option("--options", "with_options", is_flag=True,
+                  help="Also list each one's options: name, type, default and description.")
     @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
     @click.pass_context
-    def list_(ctx: click.Context, kind: str, as_json: bool) -> None:
-        """List the backends, tasks, rewards, topologies, methods or embedders (KIND) that plugins provide."""
+    def list_(ctx: click.Context, kind: str, name: str | None, with_options: bool, as_json: bool) -> None:
+        """List the backends, tasks, rewards, topologies, methods or embedders (KIND) that plugins provide,
+        or only the one called NAME."""
+        from econash.options_doc import describe_options, options_lines, set_with
+
         registry = app_state(ctx).registries.kind(kind)
-        entries = [registry.entries[name] for name in registry.names()]
+        entries = [registry.get(name)] if name is not None else [registry.entries[n] for n in registry.names()]
         if as_json:
-            rows = [{"name": e.name, "plugin": e.plugin, "distribution": e.distribution, "description": e.description}
+            rows = [{"name": e.name, "plugin": e.plugin, "distribution": e.distribution, "description": e.description,
+                     **({"options": [o.model_dump(mode="json") for o in describe_options(e)]} if with_options else {})}
                     for e in entries]
             click.echo(json.dumps(rows, indent=2))
             return
@@ -101,8 +108,12 @@ def build_cli(pm: EconashPluginManager | None = None) -> click.Group:
             return
         width = max(len(e.name) for e in entries)
         pwidth = max(len(e.plugin) for e in entries)
+        if with_options and set_with(kind):
+            click.echo(f"Options are set with {set_with(kind)}.")
         for e in entries:
             click.echo(f"{e.name:<{width}}  {e.plugin:<{pwidth}}  {e.description}".rstrip())
+            if with_options:
+                click.echo("\n".join(options_lines(e)))
 
     @cli.command()
     @run_options

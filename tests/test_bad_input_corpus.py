@@ -142,7 +142,7 @@ CASES = [
         ("fixed_action", "below")),
     Bad("learner-option-unknown", f"{ECONASH} -B method_options.learner.nosuch=1", ("option 'learner.nosuch'",)),
     Bad("rounds-zero", f"{ECONASH} -B method_options.rounds=0", ("rounds", "greater than or equal to 1")),
-    Bad("topology-option-unknown", f"{RUN} -B topology_options.clusters=2", ("no option 'clusters'",)),
+    Bad("topology-option-unknown", f"{RUN} -B topology_options.clusters=2", ("topology 'single' option 'clusters'",)),
     Bad("hetero-without-executors", f"{RUN} --topology hetero", ("hetero", "topology_options.executors")),
     Bad("hetero-entry-not-map", f"{RUN} --topology hetero -B 'topology_options.executors=[fake]'", ("hetero", "executors", "fake")),
     Bad("hetero-unknown-backend", f"{RUN} --topology hetero -B 'topology_options.executors=[{{backend: nosuch}}]'",
