@@ -13,6 +13,7 @@ import click
 
 from econash.cli_api import RUN_FLAGS, AppState, app_state, load_run_config, run_options
 from econash.errors import ConfigError, EconashError, RunInterrupted
+from econash.config_types import RunConfig
 from econash.log import cli_logging, install_cli_handler
 from econash.plugins import EconashPluginManager, make_plugin_manager
 from econash.summary_text import cost_text, print_summary, shown_path
@@ -92,14 +93,21 @@ def build_cli(pm: EconashPluginManager | None = None) -> click.Group:
     # KIND is checked by Registries.kind: click's Choice would print its six choices one per line when
     # the argument is missing.
     @click.argument("kind", metavar="KIND")
+    @click.argument("name", metavar="[NAME]", required=False)
+    @click.option("--options", "with_options", is_flag=True,
+                  help="Also list each one's options: name, type, default and description.")
     @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
     @click.pass_context
-    def list_(ctx: click.Context, kind: str, as_json: bool) -> None:
-        """List the backends, tasks, rewards, topologies, methods or embedders (KIND) that plugins provide."""
+    def list_(ctx: click.Context, kind: str, name: str | None, with_options: bool, as_json: bool) -> None:
+        """List the backends, tasks, rewards, topologies, methods or embedders (KIND) that plugins provide,
+        or only the one called NAME."""
+        from econash.options_doc import describe_options, options_lines, set_with
+
         registry = app_state(ctx).registries.kind(kind)
-        entries = [registry.entries[name] for name in registry.names()]
+        entries = [registry.get(name)] if name is not None else [registry.entries[n] for n in registry.names()]
         if as_json:
-            rows = [{"name": e.name, "plugin": e.plugin, "distribution": e.distribution, "description": e.description}
+            rows = [{"name": e.name, "plugin": e.plugin, "distribution": e.distribution, "description": e.description,
+                     **({"options": [o.model_dump(mode="json") for o in describe_options(e)]} if with_options else {})}
                     for e in entries]
             click.echo(json.dumps(rows, indent=2))
             return
@@ -108,8 +116,12 @@ def build_cli(pm: EconashPluginManager | None = None) -> click.Group:
             return
         width = max(len(e.name) for e in entries)
         pwidth = max(len(e.plugin) for e in entries)
+        if with_options and set_with(kind):
+            click.echo(f"Options are set with {set_with(kind)}.")
         for e in entries:
             click.echo(f"{e.name:<{width}}  {e.plugin:<{pwidth}}  {e.description}".rstrip())
+            if with_options:
+                click.echo("\n".join(options_lines(e)))
 
     @cli.command()
     @run_options
@@ -119,8 +131,8 @@ def build_cli(pm: EconashPluginManager | None = None) -> click.Group:
         """Train (methods that learn) on the train split, then evaluate on the test split."""
         from econash.runner import run as run_method
 
-        config = load_run_config(kwargs)
         state = app_state(ctx)
+        config = _config_for_run(kwargs, state)
         summary = run_method(config, pm=state.pm, registries=state.registries)
         if as_json:
             click.echo(summary.model_dump_json(indent=2))
@@ -135,8 +147,8 @@ def build_cli(pm: EconashPluginManager | None = None) -> click.Group:
         """Train a learning method on the train split and keep its checkpoints; no evaluation."""
         from econash.runner import run as run_method
 
-        config = load_run_config(kwargs).model_copy(update={"evaluate": False, "eval_untrained": False})
         state = app_state(ctx)
+        config = _config_for_run(kwargs, state).model_copy(update={"evaluate": False, "eval_untrained": False})
         if not state.registries.methods.get(config.method).factory.learns:
             raise ConfigError(f"Method '{config.method}' does not learn; use `econash run` to evaluate it.")
         if config.train_size == 0:
@@ -157,17 +169,18 @@ def build_cli(pm: EconashPluginManager | None = None) -> click.Group:
     @cli.command(name="eval")
     @click.option("--checkpoint", type=click.Path(path_type=Path), required=True,
                   help="A checkpoint file from RUN_DIR/checkpoints/.")
-    @run_options
+    @run_options(layered=False)
     @click.option("--json", "as_json", is_flag=True, help="Print summary.json to stdout instead of a table.")
     @click.pass_context
     def eval_(ctx: click.Context, checkpoint: Path, as_json: bool, **kwargs: Any) -> None:
-        """Evaluate a trained checkpoint's frozen greedy policy on a test split (its run's settings unless given)."""
+        """Evaluate a trained checkpoint's frozen greedy policy on a test split.
+
+        Every setting not given as a flag is the checkpoint's run's (its manifest.json), so the
+        command takes flags only: no --config, -B, -M or -T."""
         from econash.runner import checkpoint_config
         from econash.runner import run as run_method
 
         flags = {name: kwargs.get(name) for name in RUN_FLAGS}
-        if kwargs.get("overrides") or kwargs.get("config_file"):
-            raise ConfigError("`econash eval` takes flags only (no --config or -B); the rest comes from the checkpoint's run.")
         state = app_state(ctx)
         config = checkpoint_config(checkpoint, flags, state.registries)
         summary = run_method(config, pm=state.pm, registries=state.registries)
@@ -283,12 +296,27 @@ def build_cli(pm: EconashPluginManager | None = None) -> click.Group:
                     value = value[part]
                 click.echo(f"{key} = {json.dumps(value)}")
             return
-        config = load_run_config(kwargs)
+        from econash.config import with_team_size
+
+        registries = app_state(ctx).registries
+        config = with_team_size(load_run_config(kwargs, registries), registries)
         shown = redact(config.model_dump(mode="json"), secret_names(app_state(ctx).registries))
         click.echo(yaml.safe_dump(shown, sort_keys=False).rstrip())
 
     _add_plugin_commands(pm, cli)
     return cli
+
+
+def _config_for_run(options: dict[str, Any], state: AppState) -> RunConfig:
+    """The run's config from the command's options, the method's team sized by --executors; a note
+    when --executors changes nothing for the method."""
+    from econash.config import executors_unused, with_team_size
+
+    config = with_team_size(load_run_config(options, state.registries), state.registries)
+    if executors_unused(config, state.registries):
+        click.echo(f"Note: method '{config.method}' has no team of executors, so --executors changes nothing "
+                   "for it.", err=True)
+    return config
 
 
 def _add_plugin_commands(pm: EconashPluginManager, cli: click.Group) -> None:

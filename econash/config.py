@@ -7,10 +7,11 @@ one sentence that names the key and, for a typo, the closest valid one.
 from __future__ import annotations
 
 import difflib
+import logging
 import os
 import typing
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterable, Mapping
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Mapping
 
 import yaml
 from pydantic import BaseModel, ValidationError
@@ -24,6 +25,19 @@ if TYPE_CHECKING:
     from econash.registry import Registries
 
 ENV_PREFIX = "ECONASH_"
+
+#: The ECONASH_* variables that are not config keys, and what reads each: the one list env_layer
+#: checks before it warns about a variable that matches nothing (a test holds the sources to it).
+OTHER_ENV_VARIABLES = {
+    "ECONASH_CACHE_DIR": "econash.paths.cache_dir: the response cache and plugins' caches",
+    "ECONASH_DATA_DIR": "econash.data and the tasks: where benchmark data is looked for",
+    "ECONASH_LOAD_PLUGINS": "econash.plugins: load only these plugins",
+    "ECONASH_STRICT_PLUGINS": "econash.plugins: a plugin that fails to load is an error",
+    "ECONASH_TRACE_PLUGINS": "econash.plugins: print every hook call",
+    "ECONASH_DEBUG": "econash.cli: show the traceback of an internal error",
+}
+
+logger = logging.getLogger(__name__)
 
 
 def _submodel(model: type[BaseModel], name: str) -> type[BaseModel] | None:
@@ -170,15 +184,25 @@ def read_config_file(path: Path) -> dict[str, Any]:
     return data
 
 
+def env_name(key: str) -> str:
+    """The environment variable of a config key: ``generation.temperature`` -> ECONASH_GENERATION__TEMPERATURE."""
+    return ENV_PREFIX + key.upper().replace(".", "__")
+
+
 def env_layer(environ: Mapping[str, str] | None = None) -> dict[str, Any]:
-    """ECONASH_SEED=3, ECONASH_GENERATION__TEMPERATURE=0.2; names that are not config keys are ignored."""
+    """ECONASH_SEED=3, ECONASH_GENERATION__TEMPERATURE=0.2. A name that is no config key and not in
+    OTHER_ENV_VARIABLES is ignored with a warning naming the closest key's variable."""
     environ = os.environ if environ is None else environ
     layer: dict[str, Any] = {}
     for name, raw in environ.items():
-        if not name.startswith(ENV_PREFIX):
+        if not name.startswith(ENV_PREFIX) or name in OTHER_ENV_VARIABLES:
             continue
         key = name[len(ENV_PREFIX):].lower().replace("__", ".")
         if key.split(".")[0] not in RunConfig.model_fields:
+            suggestion = suggest_key(key)
+            hint = (f"did you mean {env_name(suggestion)}?" if suggestion else
+                    "`econash config --keys` lists the keys (ECONASH_ and the key in capitals, __ for a dot).")
+            logger.warning("%s matches no config key and is ignored; %s", name, hint)
             continue
         check_key(key)
         set_dotted(layer, key, parse_override(f"{key}={raw}")[1])
@@ -207,6 +231,39 @@ def load_config(
         return RunConfig.model_validate(data)
     except ValidationError as exc:
         raise ConfigError(validation_message(exc)) from None
+
+
+def with_backend_from_model(config: RunConfig, backend_names: Callable[[], Iterable[str]]) -> RunConfig:
+    """``model: openai/gpt-4o-mini`` read as backend ``openai`` and model ``gpt-4o-mini`` when no layer
+    chose a backend and the part before the first slash is a registered backend (``backend_names``,
+    asked only then). Model ids hold slashes of their own (Together's ``meta-llama/...``; a backend
+    chosen by hand serving ``openai/gpt-oss-20b``), so they are split only then, and never when the
+    model names an existing file (a GGUF under a folder named like a backend)."""
+    model = config.model
+    if "backend" in config.model_fields_set or not model or "/" not in model:
+        return config
+    backend, _, name = model.partition("/")
+    if not name or Path(model).expanduser().exists() or backend not in set(backend_names()):
+        return config
+    return config.model_copy(update={"backend": backend, "model": name})
+
+
+def with_team_size(config: RunConfig, registries: Registries) -> RunConfig:
+    """The config with the method's team size (its class's ``executors_option``: sc's ``k``, mad's
+    ``agents``, moa's ``proposers``) set to ``executors`` when a layer set ``executors`` and none set
+    the option. Applied once, where the config is resolved from its layers, so the manifest records
+    the size and a resumed run keeps it."""
+    option = getattr(registries.methods.get(config.method).factory, "executors_option", None)
+    if not option or "executors" not in config.model_fields_set or option in config.method_options:
+        return config
+    return config.model_copy(update={"method_options": {**config.method_options, option: config.executors}})
+
+
+def executors_unused(config: RunConfig, registries: Registries) -> bool:
+    """Whether a layer set ``executors`` for a method that has no team (cot: one call per question)."""
+    factory = registries.methods.get(config.method).factory
+    return ("executors" in config.model_fields_set and not getattr(factory, "executors_option", None)
+            and not getattr(factory, "reads_executors", False))
 
 
 def absolute_path(path: str | Path) -> Path:

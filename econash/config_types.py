@@ -81,6 +81,8 @@ class RunConfig(StrictModel):
     test_size: int = Field(10, ge=1)
     seed: int = Field(0, ge=0, le=MAX_SEED)
     run_dir: Path | None = None
+    #: where a run's directory is made when run_dir is not given (None: econash.paths.runs_dir())
+    runs_dir: Path | None = None
     concurrency: int = Field(4, ge=1, le=256)
     max_connections: int | None = Field(None, ge=1, le=1024)
     generation: GenerationConfig = Field(default_factory=GenerationConfig)

@@ -28,6 +28,13 @@ class Method(ABC):
     learns: ClassVar[bool] = False
     #: train episodes between learner updates
     update_interval: int = 1
+    #: the option holding the method's team size (sc's ``"k"``): ``--executors`` sets it when the user
+    #: leaves it unset (``econash.config.with_team_size``), and `econash compare --sweep-executors`
+    #: sets it to each count
+    executors_option: ClassVar[str | None] = None
+    #: True for a method whose team is ``RunContext.executors`` (the econash family); for a method
+    #: with neither this nor ``executors_option``, `econash run` notes that --executors changes nothing
+    reads_executors: ClassVar[bool] = False
 
     def __init__(self, options: Any = None) -> None:
         """Keep the validated ``Options`` model the registry passes (None for a method without one),

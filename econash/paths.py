@@ -1,5 +1,6 @@
 """Where econash and its plugins keep files that can be rebuilt (the response cache, indexes of
-large data files): one cache directory that the user moves with ``ECONASH_CACHE_DIR``."""
+large data files): one cache directory that the user moves with ``ECONASH_CACHE_DIR``; and the runs
+folder, where run directories are made, which ``ECONASH_RUNS_DIR`` moves."""
 
 from __future__ import annotations
 
@@ -8,7 +9,10 @@ from pathlib import Path
 
 from econash.errors import PluginError
 
-__all__ = ["cache_dir"]
+__all__ = ["RUNS_DIR_ENV", "cache_dir", "runs_dir"]
+
+#: the environment variable that moves the runs folder
+RUNS_DIR_ENV = "ECONASH_RUNS_DIR"
 
 
 def cache_dir(name: str | None = None) -> Path:
@@ -30,3 +34,15 @@ def cache_dir(name: str | None = None) -> Path:
         raise PluginError(f"cache_dir({name!r}) needs one folder name, such as the plugin's own name; "
                           "pass a name without slashes.")
     return base / name
+
+
+def runs_dir(given: str | Path | None = None) -> Path:
+    """The runs folder: ``given`` (``--runs-dir``, the config key ``runs_dir``), else
+    ``ECONASH_RUNS_DIR``, else ``runs`` in the working directory. Run directories without a
+    ``--run-dir`` and `econash compare`'s default output folder are made in it.
+
+    Read from the environment at each call, like ``cache_dir``; the folder is not created here."""
+    if given is not None and str(given):
+        return Path(given).expanduser()
+    root = os.environ.get(RUNS_DIR_ENV)
+    return Path(root).expanduser() if root else Path("runs")

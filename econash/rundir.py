@@ -16,6 +16,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
+from econash import paths
 from econash.errors import ConfigError, DiskFullError, RunWriteError
 from econash.runlock import LOCK_NAME, RunLock, RunLockedError
 
@@ -52,14 +53,17 @@ class RunDirectory:
         self.made_folder = False
 
     @classmethod
-    def create(cls, path: Path | None, *, task: str, method: str) -> RunDirectory:
+    def create(cls, path: Path | None, *, task: str, method: str, runs_dir: Path | None = None) -> RunDirectory:
+        """Make and lock the run directory ``path``; without one, a new ``<time>-<task>-<method>``
+        folder in the runs folder (``econash.paths.runs_dir(runs_dir)``)."""
         if path is None:
+            root = paths.runs_dir(runs_dir)
             stamp = time.strftime("%Y%m%d-%H%M%S")
-            path = Path("runs") / f"{stamp}-{task}-{method}"
+            path = root / f"{stamp}-{task}-{method}"
             suffix = 1
             while path.exists():
                 suffix += 1
-                path = Path("runs") / f"{stamp}-{task}-{method}-{suffix}"
+                path = root / f"{stamp}-{task}-{method}-{suffix}"
         path = Path(path)
         if path.exists() and not path.is_dir():
             raise ConfigError(f"Run directory '{path}' is a file; choose another --run-dir.")

@@ -84,12 +84,11 @@ class Components:
         method = registries.methods.create(config.method, config.method_options)
         topology = registries.topologies.create(config.topology, config.topology_options)
         layout = topology.layout(config.executors)  # fails early on a team the topology cannot form
-        timeout = config.generation.timeout_s
         backend = registries.backends.create(
-            config.backend, _with_timeout(registries, config.backend, config.backend_options, timeout),
+            config.backend, one_timeout_one_limit(registries, config.backend, config.backend_options, config),
             model=config.model, base_url=config.base_url)
         executor_backends = [
-            registries.backends.create(spec.backend, _with_timeout(registries, spec.backend, spec.options, timeout),
+            registries.backends.create(spec.backend, one_timeout_one_limit(registries, spec.backend, spec.options, config),
                                        model=spec.model, base_url=spec.base_url)
             for spec in layout.executors
         ]
@@ -102,14 +101,42 @@ class Components:
         return layout.model_copy(update={"max_failed_executors": self.topology.max_failed_executors})
 
 
-def _with_timeout(registries: Registries, name: str, options: dict[str, Any], timeout_s: float) -> dict[str, Any]:
-    """A backend's own client timeout (an option named ``timeout_s``) follows ``generation.timeout_s``
-    unless the user set it: otherwise an SDK would give up on a long call the engine still waits for,
-    and the retry would repeat work the server already did."""
+#: backend options that are the client's side of a run setting: (option, the run's config key, its flag)
+RUN_SETTINGS_OF_BACKENDS = (("timeout_s", "generation.timeout_s", "-B generation.timeout_s=SECONDS"),
+                            ("max_connections", "--max-connections", "--max-connections N"))
+
+
+def one_timeout_one_limit(registries: Registries, name: str, options: dict[str, Any],
+                          config: RunConfig) -> dict[str, Any]:
+    """A backend's options with its client's timeout and connection pool set from the run's.
+
+    A backend whose Options have ``timeout_s`` (the SDK backends) gets ``generation.timeout_s``: its
+    client's timeout starts later than the engine's (after the connection slot, inside the call), so
+    the engine's fires first and the SDK never gives up on a call the engine still waits for. One
+    with ``max_connections`` gets ``--max-connections`` when that is set: the engine lets that many
+    calls through per endpoint, and a client pool any smaller would queue the rest inside httpx while
+    their timeout ran. Without --max-connections the option itself is the limit (the engine reads it
+    from the backend's capabilities). The same setting given twice with two values is refused."""
     model = registries.backends.get(name).options_model()
-    if model is not None and "timeout_s" in model.model_fields and "timeout_s" not in options:
-        return {**options, "timeout_s": timeout_s}
-    return options
+    fields = model.model_fields if model is not None else {}
+    run_values = {"timeout_s": config.generation.timeout_s, "max_connections": config.max_connections}
+    resolved = dict(options)
+    for option, key, flag in RUN_SETTINGS_OF_BACKENDS:
+        wanted = run_values[option]
+        if option not in fields or wanted is None:
+            continue
+        given = resolved.get(option)
+        if given is not None and not _is_number(given):
+            continue  # the option's own validation names it
+        if given is not None and float(given) != float(wanted):
+            raise ConfigError(f"backend_options.{option} ({given}) and {key} ({wanted:g}) set one thing twice; "
+                              f"give one of them ({flag}).")
+        resolved[option] = wanted
+    return resolved
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
 def run_models(components: Components) -> list[str]:
@@ -327,7 +354,8 @@ async def run_async(config: RunConfig, *, pm: EconashPluginManager | None = None
     # Load data before creating the run directory so a missing file leaves nothing behind.
     config = with_task_defaults(config, components.task)
     problems = load_problems(config, components)
-    rundir = RunDirectory.create(config.run_dir, task=config.task, method=config.method)  # and lock it
+    rundir = RunDirectory.create(config.run_dir, task=config.task, method=config.method,
+                                 runs_dir=config.runs_dir)  # and lock it
     config = config.model_copy(update={"run_dir": absolute_path(rundir.path)})
     manifest = RunManifest(econash_version=econash_version(), created=time.strftime("%Y-%m-%dT%H:%M:%S%z"),
                            config=redact(config.model_dump(mode="json"), secret_names(registries)),

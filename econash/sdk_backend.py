@@ -61,10 +61,16 @@ class SDKBackend(Backend):
     empty_answer: ClassVar[str] = "an empty completion"
 
     class Options(StrictModel):
-        #: a subclass's Options names its key's environment variable: secret_field(env=key_env)
-        api_key: str | None = secret_field()
-        max_connections: int = Field(32, ge=1)
-        timeout_s: float = Field(120.0, gt=0)
+        #: a subclass's Options names its key's environment variable: secret_field(env=key_env, ...)
+        api_key: str | None = secret_field(description=(
+            "The API key; without it the backend's environment variable is read. Never written to manifests, "
+            "logs or the cache."))
+        max_connections: int = Field(32, ge=1, description=(
+            "Calls in flight to the server at once: the engine's connection limit and the client's connection "
+            "pool alike. --max-connections sets it for a run (docs/engine.md)."))
+        timeout_s: float = Field(120.0, gt=0, description=(
+            "The client's timeout of one request, in seconds. A run sets it to generation.timeout_s, its one "
+            "timeout (docs/engine.md), so give that instead."))
 
     def __init__(self, options: Options, model: str | None = None, base_url: str | None = None) -> None:
         """``options`` is the validated ``Options`` (the registry checks the user's against the model)."""

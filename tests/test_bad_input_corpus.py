@@ -142,7 +142,7 @@ CASES = [
         ("fixed_action", "below")),
     Bad("learner-option-unknown", f"{ECONASH} -B method_options.learner.nosuch=1", ("option 'learner.nosuch'",)),
     Bad("rounds-zero", f"{ECONASH} -B method_options.rounds=0", ("rounds", "greater than or equal to 1")),
-    Bad("topology-option-unknown", f"{RUN} -B topology_options.clusters=2", ("no option 'clusters'",)),
+    Bad("topology-option-unknown", f"{RUN} -B topology_options.clusters=2", ("topology 'single' option 'clusters'",)),
     Bad("hetero-without-executors", f"{RUN} --topology hetero", ("hetero", "topology_options.executors")),
     Bad("hetero-entry-not-map", f"{RUN} --topology hetero -B 'topology_options.executors=[fake]'", ("hetero", "executors", "fake")),
     Bad("hetero-unknown-backend", f"{RUN} --topology hetero -B 'topology_options.executors=[{{backend: nosuch}}]'",
@@ -277,7 +277,7 @@ CASES = [
     Bad("eval-checkpoint-other-method", "eval --checkpoint {tmp}/old/checkpoints/ckpt-1-1.pt --method sc",
         ("method 'cot'", "--method"), setup="ckpt_of_cot_run"),
     Bad("eval-checkpoint-with-override", "eval --checkpoint {tmp}/old/checkpoints/ckpt-1-1.pt -B seed=3",
-        ("flags only",), setup="ckpt_of_cot_run"),
+        ("no such option", "-B"), setup="ckpt_of_cot_run"),  # eval does not offer -B (its --help)
     Bad("eval-checkpoint-is-folder", "eval --checkpoint {tmp}", ("checkpoint",)),
     Bad("train-method-without-learning", "train --backend fake --method cot --run-dir {tmp}/run", ("does not learn",)),
     Bad("train-size-zero", "train --backend fake --method fake-learner --train-size 0 --run-dir {tmp}/run",

@@ -67,10 +67,10 @@ def expected_tokens(requests, reply) -> int:
 
 
 def test_multi_splits_executors_into_near_equal_contiguous_clusters():
-    assert MultiCoordinator(clusters=2).layout(5).clusters == [[0, 1, 2], [3, 4]]
-    assert MultiCoordinator(clusters=3).layout(6).clusters == [[0, 1], [2, 3], [4, 5]]
-    assert MultiCoordinator(clusters=4).layout(2).clusters == [[0], [1]]  # never an empty cluster
-    assert MultiCoordinator(clusters=2).layout(4).hierarchical
+    assert MultiCoordinator(MultiCoordinator.Options(clusters=2)).layout(5).clusters == [[0, 1, 2], [3, 4]]
+    assert MultiCoordinator(MultiCoordinator.Options(clusters=3)).layout(6).clusters == [[0, 1], [2, 3], [4, 5]]
+    assert MultiCoordinator(MultiCoordinator.Options(clusters=4)).layout(2).clusters == [[0], [1]]  # never an empty cluster
+    assert MultiCoordinator(MultiCoordinator.Options(clusters=2)).layout(4).hierarchical
 
 
 def test_layouts_must_partition_the_executors():
@@ -83,13 +83,14 @@ def test_layouts_must_partition_the_executors():
 
 
 def test_hetero_cycles_through_its_backends_and_rejects_bad_specs():
-    topology = HeterogeneousExecutors(executors=[{"backend": "local"}, {"backend": "openai", "model": "m"}])
+    topology = HeterogeneousExecutors(HeterogeneousExecutors.Options(executors=[{"backend": "local"},
+                                                                          {"backend": "openai", "model": "m"}]))
     layout = topology.layout(3)
     assert [e.backend for e in layout.executors] == ["local", "openai", "local"]
     with pytest.raises(ConfigError, match="needs executor backends"):
-        HeterogeneousExecutors()
+        HeterogeneousExecutors(HeterogeneousExecutors.Options())
     with pytest.raises(ConfigError, match="hetero executor 'modle'"):
-        HeterogeneousExecutors(executors=[{"backend": "local", "modle": "x"}])
+        HeterogeneousExecutors(HeterogeneousExecutors.Options(executors=[{"backend": "local", "modle": "x"}]))
 
 
 # ---------------------------------------------------------------- single and multi end to end
@@ -104,7 +105,7 @@ def test_single_topology_call_counts_and_token_totals(tmp_path):
 
 
 def test_multi_topology_runs_local_and_global_coordinators(tmp_path):
-    summary, components = run(tmp_path, topology=MultiCoordinator(clusters=2), executors=4)
+    summary, components = run(tmp_path, topology=MultiCoordinator(MultiCoordinator.Options(clusters=2)), executors=4)
     # Per episode: 2 cluster strategies + 4 executors + 2 cluster commitments + 1 global commitment.
     per_episode = 2 + 4 + 2 + 1
     assert summary.llm_calls == 4 * per_episode and summary.llm_calls_train == 8 * per_episode
@@ -127,7 +128,7 @@ def test_multi_topology_runs_local_and_global_coordinators(tmp_path):
 
 
 def test_multi_with_one_cluster_is_the_single_topology(tmp_path):
-    summary, components = run(tmp_path, topology=MultiCoordinator(clusters=1))
+    summary, components = run(tmp_path, topology=MultiCoordinator(MultiCoordinator.Options(clusters=1)))
     assert summary.llm_calls == 4 * 5
     assert type(components.method.learner.mixer).__name__ == "BeliefMixer"
 
@@ -199,7 +200,7 @@ def flaky_agent_one(request) -> str:
 
 
 def test_a_topology_may_tolerate_failed_executors(tmp_path):
-    summary, components = run(tmp_path, topology=SingleCoordinator(max_failed_executors=1),
+    summary, components = run(tmp_path, topology=SingleCoordinator(SingleCoordinator.Options(max_failed_executors=1)),
                               backend=FakeBackend(responder=flaky_agent_one), retry={"max_attempts": 2,
                                                                                        "initial_wait_s": 0,
                                                                                        "jitter_s": 0})
@@ -232,4 +233,4 @@ def test_fatal_executor_errors_stop_the_run_even_when_failures_are_tolerated(tmp
         return responder(request)
 
     with pytest.raises(BackendError, match="bad key"):
-        run(tmp_path, topology=SingleCoordinator(max_failed_executors=2), backend=FakeBackend(responder=unauthorised))
+        run(tmp_path, topology=SingleCoordinator(SingleCoordinator.Options(max_failed_executors=2)), backend=FakeBackend(responder=unauthorised))

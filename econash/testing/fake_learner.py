@@ -25,11 +25,14 @@ class FakeLearner(Method):
     learns = True
 
     class Options(StrictModel):
-        arms: list[float] = Field(default_factory=lambda: [0.0, 0.5, 1.0])
-        epsilon: float = Field(0.3, ge=0.0, le=1.0)
-        lr: float = Field(0.5, gt=0.0, le=1.0)
-        update_interval: int = Field(4, ge=1)
-        patience: int | None = Field(None, ge=1)
+        arms: list[float] = Field(default_factory=lambda: [0.0, 0.5, 1.0],
+                                  description="The temperatures the bandit chooses among.")
+        epsilon: float = Field(0.3, ge=0.0, le=1.0, description="Probability of a random arm while training.")
+        lr: float = Field(0.5, gt=0.0, le=1.0, description="Step size of each arm's value towards its rewards.")
+        update_interval: int = Field(4, ge=1, description="Episodes between updates.")
+        patience: int | None = Field(None, ge=1, description=(
+            "Stop training after this many updates in a row whose batch's mean reward is no new best (the method's "
+            "own early stopping); null: never."))
 
     def __init__(self, options: Options) -> None:
         self.arms = list(options.arms)

@@ -18,13 +18,21 @@ from __future__ import annotations
 
 from typing import Any, Callable
 
-from pydantic import ValidationError
+from pydantic import Field, ValidationError
 
 from econash.config import validation_message
 from econash.errors import ConfigError
 from econash.hookspecs import hookimpl
 from econash.topology import Topology
-from econash.types import ClusterLayout, ExecutorBackend
+from econash.types import ClusterLayout, ExecutorBackend, StrictModel
+
+
+class TolerantOptions(StrictModel):
+    """The option every topology takes."""
+
+    max_failed_executors: int = Field(0, ge=0, description=(
+        "Executors per round whose calls may still fail after the engine's retries: they are shown to the "
+        "coordinator as failed and get reward 0; one more, or any fatal error, fails the episode."))
 
 
 class SingleCoordinator(Topology):
@@ -32,8 +40,11 @@ class SingleCoordinator(Topology):
 
     name = "single"
 
-    def __init__(self, max_failed_executors: int = 0) -> None:
-        self.max_failed_executors = max_failed_executors
+    class Options(TolerantOptions):
+        pass
+
+    def __init__(self, options: Options) -> None:
+        self.max_failed_executors = options.max_failed_executors
 
     def layout(self, n_executors: int) -> ClusterLayout:
         return ClusterLayout(clusters=[list(range(n_executors))])
@@ -44,11 +55,14 @@ class MultiCoordinator(Topology):
 
     name = "multi"
 
-    def __init__(self, clusters: int = 2, max_failed_executors: int = 0) -> None:
-        if clusters < 1:
-            raise ConfigError("topology option clusters must be at least 1.")
-        self.clusters = clusters
-        self.max_failed_executors = max_failed_executors
+    class Options(TolerantOptions):
+        clusters: int = Field(2, ge=1, description=(
+            "Clusters of executors, each with a local coordinator; fewer executors than clusters give one "
+            "executor per cluster."))
+
+    def __init__(self, options: Options) -> None:
+        self.clusters = options.clusters
+        self.max_failed_executors = options.max_failed_executors
 
     def layout(self, n_executors: int) -> ClusterLayout:
         k = min(self.clusters, n_executors)  # a sweep down to one executor keeps working
@@ -66,15 +80,20 @@ class HeterogeneousExecutors(Topology):
 
     name = "hetero"
 
-    def __init__(self, executors: list[dict[str, Any]] | None = None, max_failed_executors: int = 0) -> None:
-        if not executors:
+    class Options(TolerantOptions):
+        executors: list[dict[str, Any]] | None = Field(None, description=(
+            "The executors' backends, each {backend, model, base_url, options}; unset fields follow the run's, "
+            "and executor i uses entry i modulo the list's length."))
+
+    def __init__(self, options: Options) -> None:
+        if not options.executors:
             raise ConfigError("The hetero topology needs executor backends: pass "
                               "-B 'topology_options.executors=[{backend: local}, {backend: openai, model: M}]'.")
         try:
-            self.specs = [ExecutorBackend.model_validate(spec) for spec in executors]
+            self.specs = [ExecutorBackend.model_validate(spec) for spec in options.executors]
         except ValidationError as exc:
             raise ConfigError(validation_message(exc, ExecutorBackend, prefix="hetero executor ")) from None
-        self.max_failed_executors = max_failed_executors
+        self.max_failed_executors = options.max_failed_executors
 
     def layout(self, n_executors: int) -> ClusterLayout:
         return ClusterLayout(clusters=[list(range(n_executors))],

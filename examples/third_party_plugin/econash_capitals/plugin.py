@@ -5,6 +5,8 @@ from __future__ import annotations
 import random
 import re
 
+from pydantic import Field
+
 import econash
 from econash.types import Problem, RewardInput, Score, StrictModel
 
@@ -23,7 +25,7 @@ class CapitalsTask(econash.Task):
     class Options(StrictModel):
         """Set with -B task_options.NAME=VALUE; each option and its default is declared here only."""
 
-        case_sensitive: bool = False  # "paris" is wrong when true
+        case_sensitive: bool = Field(False, description='Compare answers case-sensitively: "paris" is then wrong.')
 
     def __init__(self, options: Options, data=None) -> None:
         self.options = options  # the validated Options, defaults filled in

@@ -85,9 +85,14 @@ class AnthropicBackend(SDKBackend):
     empty_answer = "no text"
 
     class Options(SDKBackend.Options):
-        api_key: str | None = secret_field(env="ANTHROPIC_API_KEY")
-        max_connections: int = Field(16, ge=1)
-        send_sampling: bool = True
+        api_key: str | None = secret_field(env="ANTHROPIC_API_KEY", description=(
+            "The API key; without it ANTHROPIC_API_KEY is read (a server given by --base-url may need none). Never "
+            "written to manifests, logs or the cache."))
+        max_connections: int = Field(16, ge=1, description=SDKBackend.Options.model_fields["max_connections"].description)
+        send_sampling: bool = Field(True, description=(
+            "Send temperature or top_p. Set false for the models that refuse sampling parameters (Opus 4.7 and "
+            "later, generation 5): the capabilities then pin temperature to the API's default of 1.0, so the run "
+            "records what the model did."))
 
     def __init__(self, options: Options, model: str | None = None, base_url: str | None = None) -> None:
         super().__init__(options, model, base_url)

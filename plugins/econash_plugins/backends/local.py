@@ -57,13 +57,18 @@ class LocalBackend(Backend):
     model_is_file = True
 
     class Options(StrictModel):
-        # llama.cpp rounds a smaller context up to 256 while llama-cpp-python keeps the smaller
-        # buffer, and then fails on long prompts with a numpy broadcast error.
-        n_ctx: int = Field(2048, ge=256)
-        n_threads: int | None = Field(None, ge=1)
-        n_batch: int = Field(512, ge=1)
-        seed: int = Field(0, ge=0)
-        reuse_prefix: bool = False
+        n_ctx: int = Field(2048, ge=256, description=(
+            "Context window in tokens. At least 256: llama.cpp rounds a smaller context up to 256 while "
+            "llama-cpp-python keeps the smaller buffer, and then fails on long prompts."))
+        n_threads: int | None = Field(None, ge=1, description=(
+            "Decoding threads; null: min(4, the cores this process may use). Decoding a small model is "
+            "memory-bound: beyond about 4 threads it gains little and takes cores from the rest of the run."))
+        n_batch: int = Field(512, ge=1, description="Prompt tokens llama.cpp evaluates per batch.")
+        seed: int = Field(0, ge=0, description="llama.cpp's sampling seed for calls that bring none of their own.")
+        reuse_prefix: bool = Field(False, description=(
+            "Reuse the KV cache of the previous call's common prefix: faster, but its logits differ slightly from "
+            "a fresh evaluation, enough to change answers, so they would depend on call order (false: each call "
+            "starts from a clean context)."))
 
     def __init__(self, options: Options, model: str | None = None, base_url: str | None = None) -> None:
         if base_url:

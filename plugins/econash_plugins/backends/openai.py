@@ -16,6 +16,8 @@ import time
 from typing import Any, Callable
 
 
+from pydantic import Field
+
 from econash.backend import EmptyCompletionError
 from econash.errors import missing_dependency
 from econash.hookspecs import hookimpl
@@ -92,8 +94,10 @@ class OpenAIBackend(SDKBackend):
     compatible_api = "an OpenAI-compatible API"
 
     class Options(SDKBackend.Options):
-        api_key: str | None = secret_field(env="OPENAI_API_KEY")
-        organization: str | None = None
+        api_key: str | None = secret_field(env="OPENAI_API_KEY", description=(
+            "The API key; without it OPENAI_API_KEY is read (a server given by --base-url may need none). Never "
+            "written to manifests, logs or the cache."))
+        organization: str | None = Field(None, description="The OpenAI organization ID sent with each request.")
 
     def __init__(self, options: Options, model: str | None = None, base_url: str | None = None) -> None:
         super().__init__(options, model, base_url)

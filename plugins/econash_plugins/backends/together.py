@@ -48,7 +48,9 @@ class TogetherBackend(SDKBackend):
     compatible_api = "a Together-compatible API"
 
     class Options(SDKBackend.Options):
-        api_key: str | None = secret_field(env="TOGETHER_API_KEY")
+        api_key: str | None = secret_field(env="TOGETHER_API_KEY", description=(
+            "The API key; without it TOGETHER_API_KEY is read (a server given by --base-url may need none). Never "
+            "written to manifests, logs or the cache."))
 
     def __init__(self, options: Options, model: str | None = None, base_url: str | None = None) -> None:
         super().__init__(options, model, base_url)

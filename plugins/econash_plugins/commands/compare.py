@@ -5,8 +5,8 @@
 Every method is one ordinary run (``econash.runner.run``) with only ``method`` and ``run_dir``
 changed, so all methods see the same task, seed, test split, backend, model and token accounting,
 and learning methods train on the train split first exactly as in `econash run`. Each run keeps
-its full run directory under ``OUT/<method>/``; ``OUT`` (default ``runs/compare-<time>-<task>/``)
-also gets ``compare.json``, ``compare.md`` and ``accuracy_vs_tokens.png``. ``--cost-limit``
+its full run directory under ``OUT/<method>/``; ``OUT`` (default ``compare-<time>-<task>/`` in the
+runs folder, ``econash.paths.runs_dir``) also gets ``compare.json``, ``compare.md`` and ``accuracy_vs_tokens.png``. ``--cost-limit``
 applies to each method's run on its own.
 
 Method options: ``-B method_options.KEY=VALUE`` goes to every compared method (and a method that
@@ -24,7 +24,8 @@ family: its number of executors) or if its class names the option that holds its
 agents in ``executors_option`` (e.g. ``executors_option = "k"`` for sc's samples): compare then
 sets that option to the count too, over any value given with -B. Methods that do neither, such as
 cot (one call) and fake-learner, run unchanged at every count, and the command says so when a
-method's calls per question do not change across the sweep.
+method's calls per question do not change across the sweep. Without a sweep, ``--executors N`` sets
+each method's ``executors_option`` where it is unset, as `econash run` does.
 
 ``--train`` runs the trained method in place of an untrained variant (``econash-untrained`` runs as
 ``econash``, trained on --train-size questions at each count); the trained run still evaluates its
@@ -48,9 +49,10 @@ from typing import Any
 import click
 
 from econash.cli_api import AppState, app_state, load_run_config, run_options
-from econash.config import deep_merge
+from econash.config import deep_merge, with_team_size
 from econash.errors import ConfigError
 from econash.hookspecs import hookimpl
+from econash.paths import runs_dir
 from econash.registry import Registries
 from econash.types import GenerationConfig, RunConfig, Summary
 from econash_plugins.commands import report as _report
@@ -150,6 +152,9 @@ def _plan_methods(base: RunConfig, methods: list[str], counts: list[int], out: P
         options = method_options_for(method, base.method_options, registries)
         _check_options(method, options, registries, shared, methods)
         folder = out / method.replace("/", "_")
+        if not counts:  # --executors sizes a team whose own option is unset, as in `econash run`
+            sized = with_team_size(base.model_copy(update={"method": method, "method_options": options}), registries)
+            options = sized.method_options
         agents_option = getattr(registries.methods.get(method).factory, "executors_option", None) if counts else None
         if agents_option:  # the swept counts must be valid values of that option
             for count in counts:
@@ -200,12 +205,14 @@ def role_settings(config: RunConfig, registries: Registries) -> dict[str, dict[s
     return declare(recorded)
 
 
-def default_out(task: str) -> Path:
+def default_out(task: str, runs_folder: Path | None = None) -> Path:
+    """A new ``compare-<time>-<task>`` folder in the runs folder (``econash.paths.runs_dir``)."""
+    root = runs_dir(runs_folder)
     stamp = time.strftime("%Y%m%d-%H%M%S")
-    out, suffix = Path("runs") / f"compare-{stamp}-{task}", 1
+    out, suffix = root / f"compare-{stamp}-{task}", 1
     while out.exists():
         suffix += 1
-        out = Path("runs") / f"compare-{stamp}-{task}-{suffix}"
+        out = root / f"compare-{stamp}-{task}-{suffix}"
     return out
 
 
@@ -289,7 +296,7 @@ def compare(state: AppState, methods_text: str, sweep_text: str | None, out: Pat
     base = load_run_config(kwargs)
     if train:
         methods, base = trained_methods(methods, base, registries)
-    out = out if out is not None else default_out(base.task)
+    out = out if out is not None else default_out(base.task, base.runs_dir)
     if out.exists() and not out.is_dir():
         raise ConfigError(f"Output folder '{out}' is a file; choose another --out.")
     if out.exists() and any(out.iterdir()):

@@ -14,12 +14,11 @@ import socket
 from pathlib import Path
 from typing import Any, Literal
 
+from econash.paths import RUNS_DIR_ENV, runs_dir
 from econash.errors import ConfigError
 from econash.types import StrictModel
 
 #: where `econash run` puts run directories unless told otherwise (docs/reports.md)
-RUNS_DIR_VARIABLE = "ECONASH_RUNS_DIR"
-DEFAULT_RUNS_DIR = Path("runs")
 MANIFEST, SUMMARY, RESULTS, RESULTS_UNTRAINED = "manifest.json", "summary.json", "results.jsonl", "results_untrained.jsonl"
 EVENTS, METRICS, LOCK, COMPARE = "events.jsonl", "metrics.jsonl", "run.lock", "compare.json"
 
@@ -28,10 +27,7 @@ Status = Literal["complete", "incomplete", "running", "damaged"]
 
 def runs_folder(option: Path | None) -> Path:
     """--runs-dir, else ECONASH_RUNS_DIR, else ./runs: the same places `econash run` writes to."""
-    if option is not None:
-        return option
-    from_environment = os.environ.get(RUNS_DIR_VARIABLE, "").strip()
-    return Path(from_environment) if from_environment else DEFAULT_RUNS_DIR
+    return runs_dir(option)
 
 
 def read_json_object(path: Path) -> tuple[dict[str, Any] | None, str | None]:
@@ -200,7 +196,7 @@ def list_entry(run_dir: Path, root: Path) -> RunListing:
 def list_runs(root: Path) -> list[RunListing]:
     """Every run under ``root``, oldest first (by the manifest's creation time, then path)."""
     if not root.is_dir():
-        hint = f" (set by {RUNS_DIR_VARIABLE})" if os.environ.get(RUNS_DIR_VARIABLE) else ""
+        hint = f" (set by {RUNS_DIR_ENV})" if os.environ.get(RUNS_DIR_ENV) else ""
         raise ConfigError(f"Runs folder '{root}'{hint} does not exist; give the folder your runs are in with "
                           "--runs-dir DIR.")
     entries = [list_entry(run_dir, root) for run_dir in find_runs(root)]

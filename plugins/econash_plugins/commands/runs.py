@@ -18,7 +18,8 @@ from pathlib import Path
 import click
 
 from econash.hookspecs import hookimpl
-from econash_plugins.commands.run_files import RUNS_DIR_VARIABLE, RunListing, list_runs, runs_folder
+from econash.paths import RUNS_DIR_ENV
+from econash_plugins.commands.run_files import RunListing, list_runs, runs_folder
 
 COLUMNS = ("time", "task", "method", "backend/model", "questions", "accuracy", "tokens/question", "status", "path")
 
@@ -48,7 +49,7 @@ def format_table(entries: list[RunListing]) -> str:
 def register_commands(cli: click.Group) -> None:
     @cli.command(name="runs")
     @click.option("--runs-dir", type=click.Path(path_type=Path, file_okay=False),
-                  help=f"Folder holding the run directories (default: ${RUNS_DIR_VARIABLE}, else ./runs).")
+                  help=f"Folder holding the run directories (default: ${RUNS_DIR_ENV}, else ./runs).")
     @click.option("--json", "as_json", is_flag=True, help="Print a JSON list, one object per run.")
     def runs_command(runs_dir: Path | None, as_json: bool) -> None:
         """List the run directories under the runs folder: time, task, method, model, accuracy, tokens, status."""

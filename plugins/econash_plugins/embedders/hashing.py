@@ -7,8 +7,11 @@ import math
 import re
 from typing import Callable
 
+from pydantic import Field
+
 from econash.embedder import Embedder
 from econash.hookspecs import hookimpl
+from econash.types import StrictModel
 
 _WORD = re.compile(r"\w+")
 
@@ -18,10 +21,12 @@ class HashingEmbedder(Embedder):
 
     name = "hashing"
 
-    def __init__(self, dim: int = 256) -> None:
-        if dim < 8:
-            raise ValueError("the hashing embedder needs dim >= 8")
-        self.dim = dim
+    class Options(StrictModel):
+        dim: int = Field(256, ge=8, description=(
+            "The vectors' size: features are hashed into this many signed buckets (fewer collide more)."))
+
+    def __init__(self, options: Options) -> None:
+        self.dim = options.dim
 
     def _vector(self, text: str) -> list[float]:
         words = _WORD.findall(text.lower())

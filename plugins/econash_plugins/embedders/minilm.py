@@ -40,9 +40,10 @@ class MiniLMEmbedder(Embedder):
     dim = 384
 
     class Options(StrictModel):
-        batch_size: int = Field(32, ge=1)
-        device: str = "cpu"
-        cache_size: int = Field(4096, ge=0)
+        batch_size: int = Field(32, ge=1, description="Texts encoded per forward pass.")
+        device: str = Field("cpu", description="The torch device the model runs on (cpu, cuda, ...).")
+        cache_size: int = Field(4096, ge=0, description=(
+            "Embeddings of recent texts kept in memory: questions recur across episodes (0: no cache)."))
 
     def __init__(self, options: Options) -> None:
         # Fail at construction, cheaply, rather than in the middle of a run at the first embed.

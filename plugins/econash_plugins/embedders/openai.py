@@ -40,12 +40,18 @@ class OpenAIEmbedder(Embedder):
     max_wait_s = 10.0
 
     class Options(StrictModel):
-        model: str | None = None
-        base_url: str | None = None
-        api_key: str | None = secret_field(env="OPENAI_API_KEY")
-        dim: int | None = Field(None, ge=1)
-        batch_size: int = Field(64, ge=1)
-        timeout_s: float = Field(60.0, gt=0)
+        model: str | None = Field(None, description="The embedding model; null: the embedder's default model.")
+        base_url: str | None = Field(None, description=(
+            "A compatible server's URL; null: the base-URL environment variable, else the provider's API."))
+        api_key: str | None = secret_field(env="OPENAI_API_KEY", description=(
+            "The API key; without it the embedder's key variable is read. Never written to manifests, logs or "
+            "the cache."))
+        dim: int | None = Field(None, ge=1, description=(
+            "The vectors' size, checked against the first reply; null: learned from the first call."))
+        batch_size: int = Field(64, ge=1, description="Texts sent per request.")
+        timeout_s: float = Field(60.0, gt=0, description=(
+            "Timeout of one request in seconds (embedders are synchronous and retry by themselves, outside the "
+            "engine)."))
 
     def __init__(self, options: Options) -> None:
         self._sdk = self._import_sdk()

@@ -26,7 +26,8 @@ class TogetherEmbedder(OpenAIEmbedder):
     default_url = TOGETHER_URL
 
     class Options(OpenAIEmbedder.Options):
-        api_key: str | None = secret_field(env="TOGETHER_API_KEY")
+        api_key: str | None = secret_field(env="TOGETHER_API_KEY",
+                                           description=OpenAIEmbedder.Options.model_fields["api_key"].description)
 
     def _import_sdk(self) -> Any:
         return import_together()

@@ -20,6 +20,10 @@ from econash.types import GenerationConfig, Problem
 
 PROMPTS_DIR = Path(__file__).parent / "prompts"
 
+#: the description of the baselines' ``max_tokens`` option (one cap for every answer-writing call)
+MAX_TOKENS_HELP = ("Completion cap of the method's calls; null: the run's generation.max_tokens, the cap every "
+                   "method's answers get, so a comparison is fair.")
+
 
 # ---------------------------------------------------------------- prompts
 

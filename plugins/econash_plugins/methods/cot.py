@@ -10,7 +10,7 @@ from econash.engine.context import EpisodeContext
 from econash.hookspecs import hookimpl
 from econash.method import Method
 from econash.types import GenerationConfig, Problem, StrictModel
-from econash_plugins.methods.baselines import load_prompt, role_settings, sampling_overrides
+from econash_plugins.methods.baselines import MAX_TOKENS_HELP, load_prompt, role_settings, sampling_overrides
 
 PROMPT = load_prompt("cot", 1)
 
@@ -38,8 +38,10 @@ class ChainOfThought(Method):
     prompt_hash: ClassVar[str] = PROMPT.sha256
 
     class Options(StrictModel):
-        temperature: float | None = Field(0.0, ge=0.0)
-        max_tokens: int | None = Field(None, gt=0)
+        temperature: float | None = Field(0.0, ge=0.0, description=(
+            "Temperature of the one call: greedy by default, as the literature decodes chain of thought (a sampled "
+            "single answer only adds noise to a comparison); null: the run's generation.temperature."))
+        max_tokens: int | None = Field(None, gt=0, description=MAX_TOKENS_HELP)
 
     def sampling_settings(self, generation: GenerationConfig) -> dict[str, dict[str, Any]]:
         """Each role's temperature and completion cap (the settings table of `econash compare`)."""

@@ -11,7 +11,7 @@ from econash.engine.context import EpisodeContext
 from econash.hookspecs import hookimpl
 from econash.method import Method
 from econash.types import GenerationConfig, Problem, StrictModel
-from econash_plugins.methods.baselines import load_prompt, majority_vote, role_settings, sampling_overrides, truncate
+from econash_plugins.methods.baselines import MAX_TOKENS_HELP, load_prompt, majority_vote, role_settings, sampling_overrides, truncate
 
 PROMPT = load_prompt("mad", 1)
 
@@ -55,11 +55,16 @@ class MultiAgentDebate(Method):
     prompt_hash: ClassVar[str] = PROMPT.sha256
 
     class Options(StrictModel):
-        agents: int = Field(3, ge=1)
-        rounds: int = Field(2, ge=1)
-        temperature: float | None = Field(None, ge=0.0)
-        max_tokens: int | None = Field(None, gt=0)
-        max_reference_chars: int = Field(2000, ge=50)
+        agents: int = Field(3, ge=1, description="Debaters, the team size: follows --executors when unset.")
+        rounds: int = Field(2, ge=1, description=(
+            "Rounds of debate: the first answers alone, each later one revises after reading the others."))
+        temperature: float | None = Field(None, ge=0.0, description=(
+            "Debaters' temperature; null: the run's generation.temperature (agents that all decoded greedily "
+            "would start from one answer, and debate needs them to differ)."))
+        max_tokens: int | None = Field(None, gt=0, description=MAX_TOKENS_HELP)
+        max_reference_chars: int = Field(2000, ge=50, description=(
+            "Each other agent's answer is cut to this many characters in a prompt, so prompts stay bounded "
+            "however many rounds run."))
 
     def sampling_settings(self, generation: GenerationConfig) -> dict[str, dict[str, Any]]:
         """Each role's temperature and completion cap (the settings table of `econash compare`)."""

@@ -11,7 +11,7 @@ from econash.engine.context import EpisodeContext
 from econash.hookspecs import hookimpl
 from econash.method import Method
 from econash.types import GenerationConfig, Problem, StrictModel
-from econash_plugins.methods.baselines import load_prompt, role_settings, sampling_overrides, truncate
+from econash_plugins.methods.baselines import MAX_TOKENS_HELP, load_prompt, role_settings, sampling_overrides, truncate
 
 PROMPT = load_prompt("moa", 1)
 
@@ -52,12 +52,16 @@ class MixtureOfAgents(Method):
     prompt_hash: ClassVar[str] = PROMPT.sha256
 
     class Options(StrictModel):
-        layers: int = Field(2, ge=1)
-        proposers: int = Field(3, ge=1)
-        temperature: float | None = Field(None, ge=0.0)
-        max_tokens: int | None = Field(None, gt=0)
-        max_reference_chars: int = Field(2000, ge=50)
-        aggregator_temperature: float | None = Field(0.1, ge=0.0)
+        layers: int = Field(2, ge=1, description="Proposer layers; each later layer reads the previous one's answers.")
+        proposers: int = Field(3, ge=1, description="Proposers per layer, the team size: follows --executors when unset.")
+        temperature: float | None = Field(None, ge=0.0, description=(
+            "Proposers' temperature, for diverse references; null: the run's generation.temperature."))
+        max_tokens: int | None = Field(None, gt=0, description=MAX_TOKENS_HELP)
+        max_reference_chars: int = Field(2000, ge=50, description=(
+            "Each reference answer is cut to this many characters, so prompts cannot grow without bound."))
+        aggregator_temperature: float | None = Field(0.1, ge=0.0, description=(
+            "The aggregator's temperature: near-greedy like econash's commitment, since both commit the team's "
+            "final answer; null: the proposers' temperature."))
 
     def _aggregator_temperature(self) -> float | None:
         o = self.options

@@ -11,7 +11,7 @@ from econash.engine.context import EpisodeContext
 from econash.hookspecs import hookimpl
 from econash.method import Method
 from econash.types import GenerationConfig, Problem, StrictModel
-from econash_plugins.methods.baselines import majority_vote, role_settings, sampling_overrides
+from econash_plugins.methods.baselines import MAX_TOKENS_HELP, majority_vote, role_settings, sampling_overrides
 from econash_plugins.methods.cot import PROMPT, cot_messages
 
 
@@ -33,9 +33,11 @@ class SelfConsistency(Method):
     prompt_hash: ClassVar[str] = PROMPT.sha256
 
     class Options(StrictModel):
-        k: int = Field(5, ge=1)
-        temperature: float | None = Field(0.7, ge=0.0)
-        max_tokens: int | None = Field(None, gt=0)
+        k: int = Field(5, ge=1, description=(
+            "Chain-of-thought samples per question, the team size: follows --executors when unset."))
+        temperature: float | None = Field(0.7, ge=0.0, description=(
+            "Sampling temperature: the vote needs diverse samples; null: the run's generation.temperature."))
+        max_tokens: int | None = Field(None, gt=0, description=MAX_TOKENS_HELP)
 
     def sampling_settings(self, generation: GenerationConfig) -> dict[str, dict[str, Any]]:
         """Each role's temperature and completion cap (the settings table of `econash compare`)."""

@@ -89,7 +89,9 @@ class ArithTask(NumericAnswers):
     name = "arith"
 
     class Options(StrictModel):
-        level: int = Field(0, ge=0, le=3)
+        level: int = Field(0, ge=0, le=3, description=(
+            "Difficulty: 0 sums of two digits, up to 3 word problems; every level's questions are split between "
+            "train and test by their hash."))
 
     def __init__(self, options: Options, data: Path | None = None) -> None:
         if data is not None:

@@ -18,7 +18,9 @@ class FileTask(Task):
     spec: ClassVar[DataSpec]
 
     class Options(StrictModel):
-        test_fraction: float = Field(0.2, gt=0.0, le=1.0)
+        test_fraction: float = Field(0.2, gt=0.0, le=1.0, description=(
+            "The share of the questions held out as the test split when the data has a train file only; a "
+            "test file is used whole."))
 
     def __init__(self, options: Options, data: Path | None = None) -> None:
         self.data, self.test_fraction = data, options.test_fraction

@@ -57,8 +57,10 @@ class GSMHardTask(NumericAnswers):
     name = "gsm_hard"
 
     class Options(StrictModel):
-        # Half of the small dev file is held out, so evaluation has 100 questions, not 40.
-        test_fraction: float = Field(0.5, gt=0.0, le=1.0)
+        test_fraction: float = Field(0.5, gt=0.0, le=1.0, description=(
+            "The share of the questions held out as the test split when the data has a train file only; a "
+            "test file is used whole. Half of the 200-problem dev file, so "
+            "evaluation has 100 questions, not 40."))
 
     def __init__(self, options: Options, data: Path | None = None) -> None:
         self.data, self.test_fraction = data, options.test_fraction

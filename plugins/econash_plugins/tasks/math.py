@@ -134,9 +134,12 @@ class MathTask(IgnoresPromptEchoes):
     name = "math"
 
     class Options(StrictModel):
-        test_fraction: float = Field(0.2, gt=0.0, le=1.0)
-        levels: list[int] | None = None
-        types: list[str] | None = None
+        test_fraction: float = Field(0.2, gt=0.0, le=1.0, description=(
+            "The share of the questions held out as the test split when the data has a train file only; a "
+            "test file is used whole."))
+        levels: list[int] | None = Field(None, description="Only problems of these difficulty levels (1 to 5); null: all.")
+        types: list[str] | None = Field(None, description=(
+            "Only problems of these subjects (Algebra, Number Theory, ...; any case); null: all."))
 
     def __init__(self, options: Options, data: Path | None = None) -> None:
         self.data, self.test_fraction = data, options.test_fraction

@@ -54,6 +54,7 @@ class EcoNashMethod(Method):
 
     name = "econash"
     learns = True
+    reads_executors = True
     Options = EcoNashOptions
     prompt_version: ClassVar[str] = PROMPT.id
     prompt_hash: ClassVar[str] = PROMPT.sha256

@@ -7,10 +7,12 @@ import math
 import re
 from typing import Callable
 
+from pydantic import Field
+
 from econash.engine.context import EpisodeContext
 from econash.hookspecs import hookimpl
 from econash.reward import Reward
-from econash.types import RewardInput
+from econash.types import RewardInput, StrictModel
 
 
 def _clip(value: float) -> float:
@@ -71,8 +73,12 @@ class LLMJudgeReward(Reward):
 
     name = "llm-judge"
 
-    def __init__(self, temperature: float = 0.0, max_tokens: int = 8) -> None:
-        self.temperature, self.max_tokens = temperature, max_tokens
+    class Options(StrictModel):
+        temperature: float = Field(0.0, ge=0.0, description="Temperature of the judge's calls (greedy: one fixed rating).")
+        max_tokens: int = Field(8, ge=1, description="Completion cap of a rating: the judge replies with a number only.")
+
+    def __init__(self, options: Options) -> None:
+        self.temperature, self.max_tokens = options.temperature, options.max_tokens
 
     def compute(self, episode: RewardInput) -> list[float]:
         raise RuntimeError("the llm-judge reward calls an LLM; use compute_async")

@@ -11,6 +11,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Callable
 
+from pydantic import Field
+
 from econash.errors import DataError
 from econash.hookspecs import hookimpl
 from econash.task import Split, Task
@@ -57,7 +59,9 @@ class TravelPlannerTask(Task):
     default_max_tokens = 3000
 
     class Options(StrictModel):
-        database: Path | None = None
+        database: Path | None = Field(None, description=(
+            "The folder of TravelPlanner's reference database (flights, restaurants, ...) the plans are checked "
+            "against; null: ECONASH_DATA_DIR/travelplanner/database or beside --data."))
 
     def __init__(self, options: Options, data: Path | None = None) -> None:
         self.data = data
