@@ -5,7 +5,6 @@ or flag fails here instead of in a reader's shell."""
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
 import click
 import pytest
