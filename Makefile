@@ -1,5 +1,6 @@
 # Two entry points for a fresh machine: `make demo` (set up, then run the main job offline) and
-# `make test` (set up, then run the test suite). Both create .venv on first use.
+# `make test` (set up, then run the test suite). Both create .venv on first use. `make typecheck`
+# runs mypy on econash/ (CI runs it too).
 
 PYTHON ?= python3
 VENV ?= .venv
@@ -10,7 +11,7 @@ TORCH_SPEC ?= torch==2.13.0
 LLAMA_CMAKE_ARGS ?= -DGGML_NATIVE=OFF -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON
 STAMP := $(VENV)/.econash-installed
 
-.PHONY: setup demo test test-slow test-all clean
+.PHONY: setup demo test test-slow test-all typecheck clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -30,6 +31,9 @@ test-slow: setup
 	$(BIN)/python -m pytest -m slow
 
 test-all: test test-slow
+
+typecheck: setup
+	$(BIN)/mypy
 
 clean:
 	rm -rf $(VENV) build *.egg-info
