@@ -149,7 +149,7 @@ def build_cli(pm: EconashPluginManager | None = None) -> click.Group:
 
         state = app_state(ctx)
         config = _config_for_run(kwargs, state).model_copy(update={"evaluate": False, "eval_untrained": False})
-        if not state.registries.methods.get(config.method).factory.learns:
+        if not getattr(state.registries.methods.get(config.method).factory, "learns", False):
             raise ConfigError(f"Method '{config.method}' does not learn; use `econash run` to evaluate it.")
         if config.train_size == 0:
             raise ConfigError("`econash train` with a train size of 0 has nothing to train; give --train-size N.")

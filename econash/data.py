@@ -426,10 +426,10 @@ def load_problems(spec: DataSpec, data: Path | None, split: str, size: int | Non
         roles = set(files)
         load_role: Callable[[str], list[Record]] = lambda role: _records_from(files[role])
         label = str(next(iter(files.values())))
-    elif spec.hub is not None:
-        roles = set(spec.hub.splits)
-        load_role = lambda role: _records_from_hub(spec.hub, role, looked)  # type: ignore[union-attr]
-        label = spec.hub.name
+    elif (hub := spec.hub) is not None:
+        roles = set(hub.splits)
+        load_role = lambda role: _records_from_hub(hub, role, looked)
+        label = hub.name
     else:
         raise DataError(f"{looked}, and {spec.task} has no hub source; pass --data PATH or set {env}.")
 

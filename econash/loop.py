@@ -59,8 +59,8 @@ async def run_all(coroutines: Iterable[Coroutine[Any, Any, None]], limit: int) -
     if pending:
         await asyncio.gather(*pending, return_exceptions=True)
     # Retrieve every exception (asyncio would log the unretrieved ones with a traceback), raise the first.
-    errors = [task.exception() for task in tasks if task.done() and not task.cancelled()]
-    errors = [error for error in errors if error is not None]
+    outcomes = [task.exception() for task in tasks if task.done() and not task.cancelled()]
+    errors = [error for error in outcomes if error is not None]
     if errors:
         raise errors[0]
 
@@ -214,6 +214,7 @@ async def train_loop(
         if run.engine.stopped:
             break  # the batch is incomplete: the checkpoint before it stays the resume point
         for record in records:
+            assert record is not None  # run_all returned without raising: every episode wrote its record
             rundir.append(RunDirectory.EVENTS, record)
             pm.notify("on_episode_end", phase="train", index=record["index"], record=record)
         state.episodes_done = start + len(batch)

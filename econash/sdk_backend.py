@@ -307,7 +307,8 @@ def error_code(exc: BaseException) -> str | None:
         return str(code)
     body = getattr(exc, "body", None)
     if isinstance(body, dict):
-        inner = body.get("error") if isinstance(body.get("error"), dict) else body
+        error = body.get("error")
+        inner = error if isinstance(error, dict) else body
         if inner.get("code"):
             return str(inner["code"])
     return None
@@ -318,7 +319,8 @@ def error_message(exc: BaseException) -> str:
     ``{"message": ...}``), else the exception's own message."""
     body = getattr(exc, "body", None)
     if isinstance(body, dict):
-        inner = body.get("error") if isinstance(body.get("error"), dict) else body
+        error = body.get("error")
+        inner = error if isinstance(error, dict) else body
         if isinstance(inner.get("message"), str):
             return inner["message"]
     return getattr(exc, "message", None) or str(exc)

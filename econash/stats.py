@@ -99,6 +99,6 @@ def paired_bootstrap_difference(a: list[bool], b: list[bool], draws: int = 10_00
         raise ValueError(f"paired verdicts need the same questions: {len(a)} against {len(b)}")
     if not a:
         raise ValueError("a paired bootstrap needs at least one question")
-    per_question = [int(x) - int(y) for x, y in zip(a, b)]
+    per_question: list[float] = [int(x) - int(y) for x, y in zip(a, b)]
     low, high = bootstrap_mean_interval(per_question, draws=draws, seed=seed, level=level)
     return sum(per_question) / len(per_question), low, high

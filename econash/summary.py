@@ -118,7 +118,8 @@ def _usage(rows: list[Row]) -> Usage:
 def rows_cost(rows: list[Row]) -> float | None:
     """The dollars of these questions; None (unknown) when one of them has no known cost."""
     costs = [row.get("cost") for row in rows]
-    return None if any(cost is None for cost in costs) else sum(costs)
+    known = [cost for cost in costs if cost is not None]
+    return None if len(known) < len(costs) else sum(known)
 
 
 def build_summary(config: RunConfig, task: Task, model: str, rundir: RunDirectory, engine: Engine, n_train: int,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import threading
 import time
 
 import pytest
@@ -129,6 +130,17 @@ def test_math_rejects_other_problems_answers():
     pairs = [(p.gold, q.gold) for p, q in zip(problems, problems[1:])]
     # Each answer against the next problem's: none of these 100 pairs happen to be equal.
     assert [pair for pair in pairs if equivalent(*pair)] == []
+
+
+def test_math_verify_confirms_equal_answers_outside_the_main_thread():
+    # Grading from a worker thread runs math-verify without signal.alarm (timeout None), which needs
+    # math-verify 0.8; 0.7 raised inside and every such answer counted as wrong.
+    pairs = [("\\frac{1}{2}", "0.5"), ("2\\sqrt{2}", "\\sqrt{8}")]
+    verdicts: list[bool] = []
+    worker = threading.Thread(target=lambda: verdicts.extend(equivalent(a, b) for a, b in pairs))
+    worker.start()
+    worker.join()
+    assert verdicts == [True, True]
 
 
 # ---------------------------------------------------------------- loading and ids

@@ -5,11 +5,13 @@ from __future__ import annotations
 import asyncio
 import importlib.util
 import json
+import sys
+import types
 
 import pytest
 
 import econash
-from econash.errors import ConfigError
+from econash.errors import ConfigError, MissingDependencyError
 from econash.types import LLMRequest, Message, SamplingParams
 from econash_plugins.backends.local import LocalBackend
 
@@ -19,6 +21,14 @@ from conftest import run_cli
 needs_llama = pytest.mark.skipif(importlib.util.find_spec("llama_cpp") is None,
                                  reason="install econash[local] to test the local backend")
 GARBAGE_GGUF = b"GGUF" + b"\x03\x00\x00\x00" + b"not really a model" * 8
+
+
+@pytest.fixture(autouse=True)
+def llama_cpp_importable(monkeypatch):
+    """Construction checks that llama-cpp-python is installed. The tests of files, options and
+    messages need nothing more, so where it is absent (no econash[local]) a stand-in module lets them run."""
+    if importlib.util.find_spec("llama_cpp") is None:
+        monkeypatch.setitem(sys.modules, "llama_cpp", types.ModuleType("llama_cpp"))
 
 
 def ask(text: str, seed: int = 0, temperature: float = 0.0, max_tokens: int = 16, draw: int = 0) -> LLMRequest:
@@ -47,6 +57,17 @@ def test_missing_model_file_is_one_sentence(tmp_path):
         local(tmp_path / "missing.gguf")
     with pytest.raises(ConfigError, match="no --base-url"):
         local(base_url="http://127.0.0.1:1")
+
+
+def test_missing_llama_cpp_is_named_at_construction(tmp_path, monkeypatch):
+    # At construction, so that `econash run --model FILE` stops before it makes a run directory.
+    model = tmp_path / "model.gguf"
+    model.write_bytes(GARBAGE_GGUF)
+    monkeypatch.setitem(sys.modules, "llama_cpp", None)  # None: both find_spec and import report it absent
+    with pytest.raises(MissingDependencyError) as info:
+        local(model)
+    assert str(info.value) == ("The local backend needs the 'llama-cpp-python' package; install it with: "
+                               "pip install 'econash[local]'.")
 
 
 def test_text_file_renamed_gguf_fails_at_construction(tmp_path):

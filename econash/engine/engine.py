@@ -157,14 +157,14 @@ class Engine:
     async def call(self, backend: Backend, request: LLMRequest, *, phase: str, episode: int | None = None,
                    problem_id: str | None = None) -> tuple[LLMResult, CallRecord]:
         """One call through the pipeline; ``episode`` and ``problem_id`` go into its record."""
-        where = {"episode": episode, "problem_id": problem_id}
-        use_cache = self.cache is not None and phase in self.cache_phases
+        cache = self.cache if phase in self.cache_phases else None
         key = ""
-        if use_cache:
+        if cache is not None:
             key = cache_key(backend.name, backend.model, backend.cache_identity(), request)
-            cached = await self.cache.get_async(key)
+            cached = await cache.get_async(key)
             if cached is not None:
-                return cached, self._record(backend, request, cached, phase, retries=0, **where)
+                return cached, self._record(backend, request, cached, phase, retries=0, episode=episode,
+                                            problem_id=problem_id)
         reserved = self._reserve(backend, request)
         try:
             started = time.perf_counter()
@@ -173,9 +173,10 @@ class Engine:
                 result = result.model_copy(update={"latency_s": time.perf_counter() - started})
         finally:
             self._reserved -= reserved
-        if use_cache:
-            await self.cache.put_async(key, backend.name, result)
-        return result, self._record(backend, request, result, phase, retries=retries, **where)
+        if cache is not None:
+            await cache.put_async(key, backend.name, result)
+        return result, self._record(backend, request, result, phase, retries=retries, episode=episode,
+                                    problem_id=problem_id)
 
     def _record(self, backend: Backend, request: LLMRequest, result: LLMResult, phase: str, retries: int,
                 episode: int | None, problem_id: str | None) -> CallRecord:

@@ -47,7 +47,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from typing import Any, Callable, Iterable
+from typing import Any, Callable, Iterable, cast
 
 from econash.testing._http_server import LoopbackHandler, LoopbackServer
 
@@ -194,8 +194,13 @@ def validate(body: Any, *, exclusive_sampling: bool, sampling_deprecated: bool) 
 class _Handler(LoopbackHandler):
     server_version = "MessagesServer/1.0"
 
+    @property
+    def owner(self) -> MessagesServer:
+        """The server this handler answers for, as its own class (the shared base knows only LoopbackServer)."""
+        return cast(MessagesServer, self.server.owner)
+
     def _extra_headers(self) -> dict[str, str]:
-        return {"request-id": f"req_loopback_{self.server.owner.request_count}"}
+        return {"request-id": f"req_loopback_{self.owner.request_count}"}
 
     def _error(self, status: int, type_: str, message: str, headers: dict[str, str] | None = None) -> None:
         self._send(status, json.dumps(error_body(type_, message)).encode("utf-8"), headers=headers)
@@ -205,7 +210,7 @@ class _Handler(LoopbackHandler):
         raw = self.rfile.read(length) if length > 0 else b""
         if self.path.split("?")[0].rstrip("/") != "/v1/messages":
             return self._error(404, "not_found_error", f"Not found: {self.command} {self.path}")
-        owner = self.server.owner
+        owner = self.owner
         headers = {k.lower(): v for k, v in self.headers.items()}
         try:
             body: Any = json.loads(raw.decode("utf-8") or "null")
@@ -230,7 +235,7 @@ class _Handler(LoopbackHandler):
         self._error(404, "not_found_error", f"Not found: {self.command} {self.path}")
 
     def _answer(self, body: dict[str, Any], text: str | None = None) -> None:
-        owner = self.server.owner
+        owner = self.owner
         stop_reason, stop_sequence = "end_turn", None
         if text is None:
             try:
@@ -262,7 +267,7 @@ class _Handler(LoopbackHandler):
     def _apply_fault(self, fault: MessageFault, body: dict[str, Any]) -> None:
         kind = fault.kind
         if kind == "timeout":
-            if self.server.owner._delay(fault.delay_s):
+            if self.owner._delay(fault.delay_s):
                 return self._reset()
             return self._answer(body)
         if kind == "reset":

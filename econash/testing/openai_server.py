@@ -44,7 +44,7 @@ from __future__ import annotations
 import json
 import time
 from dataclasses import dataclass
-from typing import Any, Callable, Iterable
+from typing import Any, Callable, Iterable, cast
 
 from econash.testing._http_server import LoopbackHandler, LoopbackServer
 
@@ -136,11 +136,16 @@ def error_body(message: str, type_: str, code: str | None = None, param: str | N
 class _Handler(LoopbackHandler):
     server_version = "FaultServer/1.0"
 
+    @property
+    def owner(self) -> FaultServer:
+        """The server this handler answers for, as its own class (the shared base knows only LoopbackServer)."""
+        return cast(FaultServer, self.server.owner)
+
     # ------------------------------------------------------------ plumbing
 
     def _read_body(self) -> bytes:
         if "chunked" in (self.headers.get("Transfer-Encoding") or "").lower():
-            chunks = []
+            chunks: list[bytes] = []
             while True:
                 size = int(self.rfile.readline().split(b";")[0].strip() or b"0", 16)
                 if size == 0:
@@ -158,7 +163,7 @@ class _Handler(LoopbackHandler):
     # ------------------------------------------------------------ routes
 
     def do_GET(self) -> None:  # noqa: N802 - the stdlib's name
-        owner = self.server.owner
+        owner = self.owner
         if self.path.split("?")[0].rstrip("/") == "/v1/models":
             if owner._delay(owner.latency_s):
                 return self._reset()
@@ -179,7 +184,7 @@ class _Handler(LoopbackHandler):
         if not isinstance(body, dict) or not isinstance(body.get("messages"), list):
             return self._send_json(400, error_body("'messages' is a required property and must be a list.",
                                                    "invalid_request_error", param="messages"))
-        owner = self.server.owner
+        owner = self.owner
         fault = owner._record(body, {k.lower(): v for k, v in self.headers.items()})
         if owner._delay(owner.latency_s):
             return self._reset()
@@ -201,7 +206,7 @@ class _Handler(LoopbackHandler):
                                         "invalid_request_error", code="unknown_url"))
 
     def _answer(self, body: dict[str, Any], text: str | None = None, finish_reason: str = "stop") -> None:
-        owner = self.server.owner
+        owner = self.owner
         if text is None:
             try:
                 text = owner.responder(body)
@@ -210,7 +215,8 @@ class _Handler(LoopbackHandler):
                 return self._send_json(500, error_body(f"FaultServer responder raised {type(exc).__name__}: {exc}",
                                                        "server_error"))
             text = "" if text is None else str(text)
-        n = body.get("n") if isinstance(body.get("n"), int) and body.get("n", 1) > 0 else 1
+        requested = body.get("n")
+        n = requested if isinstance(requested, int) and requested > 0 else 1
         prompt = sum(count_words(_content_text(m.get("content"))) for m in body["messages"] if isinstance(m, dict))
         completion = count_words(text) * n
         choice = {"message": {"role": "assistant", "content": text}, "finish_reason": finish_reason, "logprobs": None}
@@ -228,7 +234,7 @@ class _Handler(LoopbackHandler):
         status = fault.status or _DEFAULT_STATUS.get(kind, 500)
         model = body.get("model") or "unknown"
         if kind == "timeout":
-            if self.server.owner._delay(fault.delay_s):
+            if self.owner._delay(fault.delay_s):
                 return self._reset()
             return self._answer(body)
         if kind == "reset":

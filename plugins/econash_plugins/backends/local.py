@@ -6,6 +6,7 @@ import asyncio
 import importlib.util
 import os
 import re
+import sys
 import threading
 import time
 from pathlib import Path
@@ -33,6 +34,13 @@ def default_model_path() -> Path:
             "or pass --model PATH to a .gguf file."
         )
     return Path(next(iter(spec.submodule_search_locations))) / DEFAULT_FILE
+
+
+def require_llama_cpp() -> None:
+    """Raise the `local` extra's one sentence when llama-cpp-python is absent, without importing it
+    (the import loads the native library)."""
+    if sys.modules.get("llama_cpp") is None and importlib.util.find_spec("llama_cpp") is None:
+        raise missing_dependency("The local backend", "llama-cpp-python", "local")
 
 
 def available_cores() -> int:
@@ -81,6 +89,8 @@ class LocalBackend(Backend):
             if handle.read(4) != GGUF_MAGIC:
                 raise ConfigError(f"Model file '{self.path}' is not a GGUF file; pass --model PATH to a .gguf model "
                                   "(convert other formats with llama.cpp's convert_hf_to_gguf.py).")
+        # Checked at construction, before a run directory exists, rather than at the first call.
+        require_llama_cpp()
         self.model = self.path.stem
         self.n_ctx = options.n_ctx
         self.n_threads = options.n_threads or default_threads()

@@ -86,7 +86,7 @@ def equivalent(gold: str, answer: str, *, shortcut: bool = True) -> bool:
         from math_verify import parse, verify
     except ImportError:
         raise MissingDependencyError("Grading the math task needs the 'math-verify' package, an econash "
-                                     "dependency; install it with: pip install 'math-verify>=0.7'.") from None
+                                     "dependency; install it with: pip install 'math-verify>=0.8'.") from None
     # math-verify times out with signal.alarm, which only works in the main thread.
     timeout = 5 if threading.current_thread() is threading.main_thread() else None
     try:
