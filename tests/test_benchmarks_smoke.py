@@ -59,3 +59,22 @@ def test_learning_benchmark_smoke(tmp_path):
     assert again.returncode == 0, again.stderr
     assert sorted(path.name for path in runs.iterdir()) == before
     assert json.loads(out.read_text())["policies"] == policy["policies"]
+
+
+def test_backends_benchmark_smoke(tmp_path):
+    """benchmarks/backends.py: the local backend against raw llama-cpp-python, and batched decoding
+    against serial; without the `local` extra it writes why it skipped."""
+    out = tmp_path / "backends.json"
+    result = bench("benchmarks/backends.py", "--smoke", "--out", str(out))
+    assert result.returncode == 0, result.stderr
+    report = json.loads(out.read_text())
+    if "skipped" in report:
+        assert "econash[local]" in report["skipped"] and "skipped" in result.stdout
+        return
+    scenarios = report["concurrency"]["scenarios"]
+    assert set(scenarios) == {"3 concurrent", "3 executors, shared prefix"}
+    for row in scenarios.values():
+        assert row["answers differing from raw"] == 0  # batched answers are the serial ones
+        assert row["local batched / local serial"] > 0 and row["local serial"] > 0
+    assert report["limits"]["step_floor_ms"] > 0 and report["limits"]["prompt_tokens_per_s"] > 0
+    assert "concurrent requests, aggregate completion tokens/s" in result.stdout
