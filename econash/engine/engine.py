@@ -27,6 +27,28 @@ class EngineStats:
     in_flight: int = 0
     retry_waiting: int = 0
     retries: int = 0
+    #: when each call not yet answered was asked for (time.monotonic()), by call number: the plain
+    #: display's heartbeat reports the oldest one's age, waiting for a connection and retries included
+    _asked_at: dict[int, float] = field(default_factory=dict)
+    _calls_asked: int = 0
+
+    def call_asked(self) -> int:
+        """Note a call the engine starts on; returns its number for ``call_done``."""
+        self._calls_asked += 1
+        self._asked_at[self._calls_asked] = time.monotonic()
+        return self._calls_asked
+
+    def call_done(self, number: int) -> None:
+        self._asked_at.pop(number, None)
+
+    @property
+    def calls_waiting(self) -> int:
+        """Calls asked for and not yet answered (sent, waiting for a connection, or between retries)."""
+        return len(self._asked_at)
+
+    def oldest_call_age_s(self) -> float | None:
+        """Seconds since the oldest call not yet answered was asked for; None when there is none."""
+        return time.monotonic() - min(self._asked_at.values()) if self._asked_at else None
 
 
 def backoff_wait(attempt: int, retry: RetryConfig, rng: random.Random) -> float:
@@ -166,6 +188,7 @@ class Engine:
                 return cached, self._record(backend, request, cached, phase, retries=0, episode=episode,
                                             problem_id=problem_id)
         reserved = self._reserve(backend, request)
+        asked = self.stats.call_asked()
         try:
             started = time.perf_counter()
             result, retries = await self._generate_with_retries(backend, request)
@@ -173,6 +196,7 @@ class Engine:
                 result = result.model_copy(update={"latency_s": time.perf_counter() - started})
         finally:
             self._reserved -= reserved
+            self.stats.call_done(asked)
         if cache is not None:
             await cache.put_async(key, backend.name, result)
         return result, self._record(backend, request, result, phase, retries=retries, episode=episode,
