@@ -14,7 +14,8 @@ client's CPU (or the server's). Reports, per number of episodes in flight (1, 4,
 * CPU: the client process's CPU seconds per call and share of one core, and the server's;
 * where the client's CPU goes (at 64 and 256 in flight, in a separate profiled pass so the timed
   rows carry no profiler): cProfile by CPU time, the share of self time by area (econash, openai
-  SDK, httpx, pydantic, asyncio, ...) and the top 10 functions by self and by cumulative time.
+  SDK, httpx, pydantic, asyncio, ...), the top 10 functions by self time, and econash's own top 10
+  by cumulative time.
 
 Writes benchmarks/results/engine_overhead.json (or --out) and prints a table.
 
@@ -150,13 +151,17 @@ class ServerProcess:
         self.process.wait(timeout=30)
 
 
+def connections_for(in_flight: int, executors: int, cap: int | None) -> int:
+    """By default every call of every episode in flight gets a connection; ``cap`` lowers that."""
+    return min(in_flight * executors, cap or in_flight * executors)
+
+
 async def run_episodes(server: ServerProcess, executors: int, in_flight: int, episodes: int,
                        profiler: cProfile.Profile | None = None, max_connections: int | None = None) -> ProbeEpisode:
-    """One evaluation run of ``episodes`` probe episodes, ``in_flight`` at a time; by default every call
-    of every episode in flight gets a connection."""
+    """One evaluation run of ``episodes`` probe episodes, ``in_flight`` at a time."""
     registries = econash.registries()
     method = ProbeEpisode(executors, episodes, server.cpu_s, profiler)
-    connections = min(max(1, in_flight * executors), max_connections or in_flight * executors)
+    connections = connections_for(in_flight, executors, max_connections)
     backend = econash.load_backend("openai", base_url=server.base_url, model="bench", api_key="not-needed",
                                    max_connections=connections, registries=registries)
     components = Components(backend=backend, task=ProbeTask(), method=method)
@@ -181,7 +186,7 @@ def measure(server: ServerProcess, executors: int, latency_s: float, in_flight: 
     ideal = in_flight / (SEQUENTIAL_CALLS * latency_s)
     return {
         "in_flight": in_flight,
-        "connections": min(in_flight * executors, max_connections or in_flight * executors),
+        "connections": connections_for(in_flight, executors, max_connections),
         "episodes": episodes,
         "calls": calls,
         "wall_s": elapsed,
@@ -240,13 +245,13 @@ def profile(server: ServerProcess, executors: int, in_flight: int, episodes: int
     total = sum(row[2] for row in stats.values()) or 1e-9
     by_area: dict[str, float] = {}
     for (filename, _line, function), row in stats.items():
-        by_area[area_of(filename, function)] = by_area.get(area_of(filename, function), 0.0) + row[2]
-    skip = ("/asyncio/", "<method 'run' of '_contextvars", "<method 'enable' of '_lsprof")  # the event loop itself: every coroutine runs under it
+        area = area_of(filename, function)
+        by_area[area] = by_area.get(area, 0.0) + row[2]
 
-    def top(column: int, exclude_loop: bool) -> list[dict]:
+    def top(column: int, only_econash: bool) -> list[dict]:
         rows = sorted(stats.items(), key=lambda item: item[1][column], reverse=True)
-        if exclude_loop:
-            rows = [(key, row) for key, row in rows if not any(s in key[0] or s in key[2] for s in skip)]
+        if only_econash:  # what econash's own functions cost, the libraries they call included
+            rows = [(key, row) for key, row in rows if area_of(key[0], key[2]).startswith("econash")]
         return [{"function": where(*key), "seconds": round(row[column], 4), "share": round(row[column] / total, 4),
                  "calls": row[1]} for key, row in rows[:10]]
 
@@ -258,8 +263,8 @@ def profile(server: ServerProcess, executors: int, in_flight: int, episodes: int
         "cpu_ms_per_call": total / calls * 1000,
         "self_time_by_area": {area: round(seconds / total, 4)
                               for area, seconds in sorted(by_area.items(), key=lambda item: -item[1])},
-        "top_self": top(2, exclude_loop=False),
-        "top_cumulative": top(3, exclude_loop=True),
+        "top_self": top(2, only_econash=False),
+        "top_econash_cumulative": top(3, only_econash=True),
     }
 
 
@@ -271,7 +276,7 @@ def print_report(result: dict, out: Path) -> None:
     rows = result["rows"]
     print(f"server latency {result['latency_s'] * 1000:.0f} ms, {result['executors']} executors, calls per episode "
           f"{result['executors'] + 2}; ideal = in flight / ({SEQUENTIAL_CALLS} x latency)")
-    print(f"{'in flight':>9} {'conns':>5} {'episodes':>8} {'wall s':>7} {'ep/s':>7} {'ideal':>6} {'speedup':>7} "
+    print(f"{'in flight':>9} {'conns':>5} {'episodes':>8} {'wall s':>7} {'ep/s':>7} {'/ideal':>6} {'speedup':>7} "
           f"{'episode s':>9} {'critical s':>10} {'ratio':>6} {'ratio max':>9} {'cpu ms/call':>11} "
           f"{'client cpu':>10} {'server cpu':>10}")
     for r in rows:
@@ -281,7 +286,7 @@ def print_report(result: dict, out: Path) -> None:
               f"{r['throughput_vs_ideal']:>6.2f} {speedup:>7} {r['episode_wall_s']:>9.3f} "
               f"{r['critical_path_s']:>10.3f} {r['overhead_ratio']:>6.3f} {r['overhead_ratio_max']:>9.3f} "
               f"{r['client_cpu_ms_per_call']:>11.2f} {r['client_cpu_share']:>10.2f} {server:>10}")
-    print("ideal: throughput over in flight / (3 x latency); cpu: CPU seconds over the run's wall time, "
+    print("/ideal: throughput over in flight / (3 x latency); cpu: CPU seconds over the run's wall time, "
           "1.00 = one core busy")
     for prof in result["profiles"]:
         areas = ", ".join(f"{area} {share:.0%}" for area, share in prof["self_time_by_area"].items() if share >= 0.01)
@@ -290,8 +295,8 @@ def print_report(result: dict, out: Path) -> None:
         print("  top by self time:")
         for row in prof["top_self"]:
             print(f"    {row['share']:>6.1%}  {row['function']}")
-        print("  top by cumulative time (event loop frames left out):")
-        for row in prof["top_cumulative"]:
+        print("  econash's own functions, top by cumulative time (what they call included):")
+        for row in prof["top_econash_cumulative"]:
             print(f"    {row['share']:>6.1%}  {row['function']}")
     for name, ok in result["targets"].items():
         print(f"target {name}: {'met' if ok else 'NOT met'}")
