@@ -18,6 +18,7 @@ from econash.engine.engine import Engine
 from econash.errors import ConfigError, RetriesExhaustedError
 from econash.runner import Components, run_async
 from econash.summary_text import endpoints_text
+from econash.testing.anthropic_server import MessagesServer
 from econash.testing.openai_server import FaultServer
 from econash.urls import shown_url
 
@@ -97,6 +98,27 @@ def test_a_replica_killed_mid_run_loses_nothing(tmp_path):
     assert summary.by_endpoint[victim_url].calls < 12 <= summary.by_endpoint[survivor_url].calls
     retried = [e for e in lines(tmp_path / "run" / "events.jsonl") if e["type"] == "retry"]
     assert {e["endpoint"] for e in retried} == {victim_url}  # only the killed replica failed
+
+
+def test_anthropic_and_together_route_over_replicas_too(tmp_path, monkeypatch):
+    """Every backend built on a base URL: anthropic (one replica overloaded, 529) and together (host roots)."""
+    pytest.importorskip("anthropic")
+    pytest.importorskip("together")
+    for name in ("ANTHROPIC_API_KEY", "ANTHROPIC_BASE_URL", "TOGETHER_API_KEY", "TOGETHER_BASE_URL"):
+        monkeypatch.delenv(name, raising=False)
+    with MessagesServer(responder=lambda body: ANSWER) as good, MessagesServer(responder=lambda body: ANSWER) as bad:
+        bad.set_persistent_fault("overloaded")
+        config = replicas_config([], tmp_path, "anthropic", backend="anthropic", base_url=[good.url, bad.url],
+                                 retry={**FAST_RETRY, "cooldown_s": 30.0})
+        summary = run(config)
+        bad_requests, good_url, bad_url = bad.request_count, good.url, bad.url
+    check_nothing_lost_or_doubled(summary, tmp_path / "anthropic", 24)
+    assert summary.by_endpoint[good_url].calls == 24 and summary.by_endpoint[bad_url].failures == bad_requests >= 1
+    with FaultServer(responder=lambda body: ANSWER) as a, FaultServer(responder=lambda body: ANSWER) as b:
+        summary = run(replicas_config([], tmp_path, "together", backend="together", base_url=[a.url, b.url]))
+        served = {a.url: a.request_count, b.url: b.request_count}
+    check_nothing_lost_or_doubled(summary, tmp_path / "together", 24)
+    assert {label: c.calls for label, c in summary.by_endpoint.items()} == served and min(served.values()) > 0
 
 
 def test_when_every_replica_is_down_the_run_stops_with_one_sentence(tmp_path):
