@@ -27,6 +27,7 @@ import asyncio
 import enum
 import math
 import time
+from collections import deque
 from dataclasses import dataclass, field
 from typing import Callable, Generic, TypeVar
 
@@ -81,11 +82,17 @@ class Router(Generic[T]):
     cooldown_s: float = 2.0
     max_cooldown_s: float = 60.0
     clock: Callable[[], float] = time.monotonic
-    _waiters: list[tuple[asyncio.Future[Slot[T]], list[tuple[T, Endpoint]]]] = field(default_factory=list)
+    _waiters: deque[tuple[asyncio.Future[Slot[T]], list[tuple[T, Endpoint]]]] = field(default_factory=deque)
     _timer: asyncio.TimerHandle | None = None
+    _timer_loop: asyncio.AbstractEventLoop | None = None
+    #: every endpoint a call has named: whether any has a free slot, and when the next cool-down ends
+    _known: set[Endpoint] = field(default_factory=set)
 
     async def acquire(self, choices: list[tuple[T, Endpoint]]) -> Slot[T]:
         """A slot on one of ``choices`` (each a replica and its endpoint), waiting in line for one."""
+        self._known.update(endpoint for _, endpoint in choices)
+        if not self._waiters and (picked := self.pick(choices)) is not None:
+            return self._take(*picked)  # nobody in line: no queueing machinery
         future: asyncio.Future[Slot[T]] = asyncio.get_running_loop().create_future()
         self._waiters.append((future, choices))
         self._serve()
@@ -95,7 +102,7 @@ class Router(Generic[T]):
             if future.done() and not future.cancelled():
                 self.release(future.result(), Outcome.NEUTRAL)  # given a slot as it was cancelled
             else:
-                self._waiters = [(f, c) for f, c in self._waiters if f is not future]
+                self._waiters = deque((f, c) for f, c in self._waiters if f is not future)
             raise
 
     def release(self, slot: Slot[T], outcome: Outcome) -> None:
@@ -108,7 +115,8 @@ class Router(Generic[T]):
             endpoint.failures_in_row += 1
             wait = min(self.max_cooldown_s, self.cooldown_s * 2 ** (endpoint.failures_in_row - 1))
             endpoint.out_since, endpoint.out_until = now, now + wait
-        self._serve()
+        if self._waiters:
+            self._serve()
 
     def pick(self, choices: list[tuple[T, Endpoint]]) -> tuple[T, Endpoint] | None:
         """The choice a call gets now, or None when it must wait."""
@@ -125,31 +133,45 @@ class Router(Generic[T]):
         soonest = min(choices, key=lambda c: c[1].out_until)
         return soonest if soonest[1].in_flight == 0 else None
 
+    def _take(self, choice: T, endpoint: Endpoint) -> Slot[T]:
+        endpoint.in_flight += 1
+        endpoint.sent += 1
+        return Slot(choice, endpoint, self.clock())
+
     def _serve(self) -> None:
-        """Hand free slots to the waiting calls, first come first served (a call whose replicas are
-        all busy does not hold up one that can go elsewhere)."""
-        waiting = []
-        for future, choices in self._waiters:
+        """Hand free slots to the waiting calls, first come first served; a call whose replicas are all
+        busy is passed over, not left to hold up one that can go elsewhere. It stops as soon as no
+        endpoint has a slot left, so a release costs little however long the line."""
+        passed_over: list[tuple[asyncio.Future[Slot[T]], list[tuple[T, Endpoint]]]] = []
+        waiters = self._waiters
+        while waiters and any(endpoint.in_flight < endpoint.slots for endpoint in self._known):
+            future, choices = waiters.popleft()
             if future.done():
                 continue
             picked = self.pick(choices)
             if picked is None:
-                waiting.append((future, choices))
-                continue
-            choice, endpoint = picked
-            endpoint.in_flight += 1
-            endpoint.sent += 1
-            future.set_result(Slot(choice, endpoint, self.clock()))
-        self._waiters = waiting
+                passed_over.append((future, choices))
+            else:
+                future.set_result(self._take(*picked))
+        waiters.extendleft(reversed(passed_over))
         self._wake_when_back()
 
     def _wake_when_back(self) -> None:
-        """Serve again when the next cool-down ends: a replica coming back frees slots no call releases."""
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
+        """Serve again when the next cool-down ends: a replica coming back frees slots no call releases
+        (a timer already set for earlier is kept; serving when nothing changed is harmless)."""
         now = self.clock()
-        ends = [endpoint.out_until for _, choices in self._waiters if len(choices) > 1
-                for _, endpoint in choices if endpoint.cooling(now)]
-        if ends:
-            self._timer = asyncio.get_running_loop().call_later(min(ends) - now, self._serve)
+        ends = [endpoint.out_until for endpoint in self._known if endpoint.cooling(now)]
+        if not ends or not self._waiters:
+            return
+        loop = asyncio.get_running_loop()
+        at = loop.time() + min(ends) - now
+        timer = self._timer
+        if timer is not None and self._timer_loop is loop and not timer.cancelled() and timer.when() <= at:
+            return
+        if timer is not None:
+            timer.cancel()
+        self._timer, self._timer_loop = loop.call_at(at, self._fire), loop
+
+    def _fire(self) -> None:
+        self._timer = None
+        self._serve()
