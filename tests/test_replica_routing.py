@@ -185,3 +185,19 @@ def test_waiting_calls_are_served_in_order_and_a_cancelled_one_leaves_the_line()
         with pytest.raises(asyncio.CancelledError):
             await first
     asyncio.run(go())
+
+
+def test_a_call_whose_server_is_busy_does_not_hold_up_one_that_can_go_elsewhere():
+    async def go():
+        router: Router[str] = Router()
+        a, b = replicas(1, 1)
+        held_a, held_b = await take(router, [a], 1), await take(router, [b], 1)
+        first = asyncio.ensure_future(router.acquire([a]))  # first in line, for a busy server
+        second = asyncio.ensure_future(router.acquire([b]))
+        await asyncio.sleep(0.01)
+        router.release(held_b[0], Outcome.OK)
+        assert (await asyncio.wait_for(second, 1.0)).choice == "b"
+        assert not first.done()
+        router.release(held_a[0], Outcome.OK)
+        assert (await asyncio.wait_for(first, 1.0)).choice == "a"
+    asyncio.run(go())
