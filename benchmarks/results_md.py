@@ -3,13 +3,22 @@ docs/results/, from the compare runs that benchmarks/results.sh made: every numb
 comes from those runs' reports.
 
     .venv/bin/python benchmarks/results_md.py [RUNS_DIR]    # default runs/results
+    .venv/bin/python benchmarks/results_md.py --smoke [--out PAGE]
+
+--smoke makes a small compare run of its own (the fake backend, arith, cot and econash on 2
+questions) and fills a copy of the page from it, written to PAGE (default: results.md in
+benchmarks/results/results_md_smoke/); docs/ is left alone. It checks that the page still reads
+what `econash compare` writes.
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 import shutil
+import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -37,9 +46,9 @@ def table(report: dict, untrained: dict | None) -> list[str]:
     return lines
 
 
-def main() -> None:
-    runs = Path(sys.argv[1]) if len(sys.argv) > 1 else ROOT / "runs" / "results"
-    (DOCS / "results").mkdir(exist_ok=True)
+def render(runs: Path, docs: Path) -> Path:
+    """Fill the results.md in ``docs`` from the compare runs under ``runs``; copy their plots to its results/."""
+    (docs / "results").mkdir(exist_ok=True)
     sections = []
     for name in (*TASKS, "scaling"):
         folder = runs / name
@@ -59,16 +68,45 @@ def main() -> None:
         sections.extend(table(report, untrained))
         for plot in ("accuracy_vs_tokens.png", "scaling.png"):
             if (folder / plot).exists():
-                target = DOCS / "results" / f"{name}-{plot}"
+                target = docs / "results" / f"{name}-{plot}"
                 shutil.copyfile(folder / plot, target)
                 sections += ["", f"![{name} {plot[:-4]}](results/{target.name})"]
         sections.append("")
-    page = (DOCS / "results.md").read_text(encoding="utf-8")
+    page = (docs / "results.md").read_text(encoding="utf-8")
     head, rest = page.split(BEGIN, 1)
     tail = rest.split(END, 1)[1]
     body = "\n".join(sections).rstrip()
-    (DOCS / "results.md").write_text(f"{head}{BEGIN}\n\n{body}\n\n{END}{tail}", encoding="utf-8")
-    print(f"written: {DOCS / 'results.md'}")
+    (docs / "results.md").write_text(f"{head}{BEGIN}\n\n{body}\n\n{END}{tail}", encoding="utf-8")
+    return docs / "results.md"
+
+
+def smoke(out: Path) -> Path:
+    """A fake-backend compare run in a temporary folder, rendered into a copy of the page at ``out``."""
+    with tempfile.TemporaryDirectory() as tmp:
+        runs, docs = Path(tmp) / "runs", Path(tmp) / "docs"
+        docs.mkdir()
+        shutil.copyfile(DOCS / "results.md", docs / "results.md")
+        subprocess.run([sys.executable, "-m", "econash", "compare", "--methods", "cot,econash", "--backend", "fake",
+                        "-B", "backend_options.echo=true", "--task", "arith", "--train-size", "2", "--test-size", "2",
+                        "--seed", "0", "--no-cache", "--display", "none", "--out", str(runs / "arith")],
+                       check=True, capture_output=True)
+        page = render(runs, docs)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(page, out)
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("runs", nargs="?", type=Path, default=ROOT / "runs" / "results", help="the compare runs")
+    parser.add_argument("--smoke", action="store_true", help="a small fake-backend run; docs/ is left alone")
+    parser.add_argument("--out", type=Path, default=None, help="with --smoke: where the filled page goes")
+    args = parser.parse_args()
+    if args.smoke:
+        written = smoke(args.out or ROOT / "benchmarks" / "results" / "results_md_smoke" / "results.md")
+    else:
+        written = render(args.runs, DOCS)
+    print(f"written: {written}")
 
 
 if __name__ == "__main__":

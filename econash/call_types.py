@@ -106,6 +106,8 @@ class CallRecord(StrictModel):
     latency_s: float = 0.0
     cached: bool = False
     retries: int = 0
+    #: the replica that answered (its URL without secrets), when the backend has several; None otherwise
+    endpoint: str | None = None
     #: dollars at the run's prices (0 for a cached reply); None: no price table, or none for the model
     cost: float | None = None
 

@@ -11,7 +11,7 @@ from typing import Any
 
 import click
 
-from econash.cli_api import RUN_FLAGS, AppState, app_state, load_run_config, run_options
+from econash.cli_api import AppState, app_state, flag_values, load_run_config, run_options
 from econash.errors import ConfigError, EconashError, RunInterrupted
 from econash.config_types import RunConfig
 from econash.log import cli_logging, install_cli_handler
@@ -180,7 +180,7 @@ def build_cli(pm: EconashPluginManager | None = None) -> click.Group:
         from econash.runner import checkpoint_config
         from econash.runner import run as run_method
 
-        flags = {name: kwargs.get(name) for name in RUN_FLAGS}
+        flags = flag_values(kwargs)
         state = app_state(ctx)
         config = checkpoint_config(checkpoint, flags, state.registries)
         summary = run_method(config, pm=state.pm, registries=state.registries)

@@ -93,8 +93,10 @@ def run_options(func: F | None = None, *, layered: bool = True) -> Any:
         option("--backend", key="backend", help="LLM backend (see `econash list backends`)."),
         option("--model", help="Model name, or a GGUF path for the local backend; BACKEND/MODEL also chooses "
                                "the backend when BACKEND is one (openai/gpt-4o-mini) and no --backend is given."),
-        option("--base-url", help="Server URL: .../v1 for openai; the host root (no /v1) for together "
-                                  "and anthropic."),
+        option("--base-url", multiple=True,
+               help="Server URL: .../v1 for openai; the host root (no /v1) for together and anthropic. Several "
+                    "(repeat the flag, or separate them with commas) are replicas of one model: calls go to the "
+                    "least busy (docs/engine.md)."),
         option("--task", key="task", help="Task (see `econash list tasks`)."),
         option("--data", type=click.Path(path_type=Path), help="Data file or folder for the task."),
         option("--method", key="method", help="Method (see `econash list methods`)."),
@@ -156,7 +158,7 @@ def load_run_config(options: Mapping[str, Any], registries: Registries | None = 
     (``registries``, else the running command line's); other ids with slashes stay whole."""
     from econash.config import load_config, with_backend_from_model
 
-    flags: dict[str, Any] = {name: options.get(name) for name in RUN_FLAGS}
+    flags = flag_values(options)
     if options.get("no_cache"):
         flags["cache"] = {"train": False, "eval": False}
     if options.get("dev_size") is not None:
@@ -164,6 +166,22 @@ def load_run_config(options: Mapping[str, Any], registries: Registries | None = 
     overrides = [*option_overrides(options), *options.get("overrides", ())]
     config = load_config(config_file=options.get("config_file"), flags=flags, overrides=overrides)
     return with_backend_from_model(config, lambda: _registries(registries).backends.names())
+
+
+def flag_values(options: Mapping[str, Any]) -> dict[str, Any]:
+    """The config keys of the run flags (``RUN_FLAGS``) as ``run_options`` gave them (None: not given)."""
+    flags: dict[str, Any] = {name: options.get(name) for name in RUN_FLAGS}
+    flags["base_url"] = _joined_urls(flags["base_url"])
+    return flags
+
+
+def _joined_urls(given: Any) -> Any:
+    """``--base-url`` given once or more (each may list several, comma-separated): one URL, a list of
+    them, or None when not given; RunConfig checks them."""
+    if not isinstance(given, (list, tuple)):
+        return given or None
+    urls = [part for text in given for part in str(text).split(",")]
+    return None if not urls else urls[0] if len(urls) == 1 else urls
 
 
 def _registries(given: Registries | None) -> Registries:

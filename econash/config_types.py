@@ -13,7 +13,7 @@ from pydantic import Field, field_validator
 
 from econash.call_types import SamplingParams
 from econash.strict_model import StrictModel
-from econash.urls import BaseUrl
+from econash.urls import BaseUrls
 
 #: the largest seed: every consumer takes it (torch, numpy, llama.cpp's 32-bit sampler seed)
 MAX_SEED = 2**32 - 1
@@ -34,12 +34,15 @@ class GenerationConfig(StrictModel):
 
 
 class RetryConfig(StrictModel):
-    """Bounded exponential backoff with jitter for transient errors and rate limits."""
+    """Bounded exponential backoff with jitter for transient errors and rate limits; and, with several
+    base URLs, how long a replica whose call failed is taken out (doubling with each failure in a row)."""
 
     max_attempts: int = Field(6, ge=1, le=50)
     initial_wait_s: float = Field(1.0, ge=0.0)
     max_wait_s: float = Field(60.0, ge=0.0)
     jitter_s: float = Field(1.0, ge=0.0)
+    cooldown_s: float = Field(2.0, ge=0.0)
+    max_cooldown_s: float = Field(60.0, ge=0.0)
 
 
 class CacheConfig(StrictModel):
@@ -69,7 +72,7 @@ class RunConfig(StrictModel):
 
     backend: str = "local"
     model: str | None = None
-    base_url: BaseUrl = None
+    base_url: BaseUrls = None
     task: str = "arith"
     data: Path | None = None
     method: str = "econash"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import sys
 import time
@@ -11,6 +12,10 @@ if TYPE_CHECKING:  # pragma: no cover
     from econash.engine.engine import Engine
 
 Mode = Literal["auto", "rich", "plain", "none"]
+
+#: the longest the plain display stays silent while calls are in flight: a slow server can take
+#: minutes per call, and a log with nothing new for that long looks hung (tests set it small)
+HEARTBEAT_EVERY_S = 30.0
 
 
 def resolve_mode(mode: Mode) -> Literal["rich", "plain", "none"]:
@@ -38,6 +43,8 @@ class Progress:
         self.tokens = 0
         self.episodes_in_flight = 0
         self._last_print = 0.0
+        self._last_line = time.monotonic()
+        self._heartbeat: asyncio.Task[None] | None = None
 
     def __enter__(self) -> Progress:
         if self.mode == "rich":
@@ -55,9 +62,47 @@ class Progress:
                 refresh_per_second=4,
             )
             self._rich.__enter__()
+        elif self.mode == "plain" and self.engine is not None:
+            self._start_heartbeat()
         return self
 
+    def _start_heartbeat(self) -> None:
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            return  # entered outside an event loop: no call can be in flight while it is open
+        self._heartbeat = loop.create_task(self._beat(HEARTBEAT_EVERY_S))
+
+    async def _beat(self, every_s: float) -> None:
+        """Print a heartbeat when calls are in flight and nothing was printed for ``every_s``."""
+        while True:
+            quiet_for = time.monotonic() - self._last_line
+            if quiet_for < every_s:
+                await asyncio.sleep(every_s - quiet_for)
+            elif self.engine is not None and self.engine.stats.calls_waiting:
+                self._say(self.heartbeat())
+            else:
+                await asyncio.sleep(every_s / 4)  # idle: look again soon, so a new call is heard of in time
+
+    def heartbeat(self) -> str:
+        """Episodes, calls in flight, the oldest call's age (from its first try) and retries so far."""
+        assert self.engine is not None
+        stats = self.engine.stats
+        age = stats.oldest_call_age_s() or 0.0
+        queued = stats.calls_waiting - stats.in_flight - stats.retry_waiting
+        waiting = f" ({queued} waiting for a connection)" if queued > 0 else ""
+        return (f"{self.phase} {self.done}/{self.total} episodes ({self.episodes_in_flight} running)  "
+                f"calls in flight {stats.in_flight}{waiting}, oldest call {age:.1f} s, "
+                f"retries {stats.retries} ({stats.retry_waiting} waiting)")
+
+    def _say(self, text: str) -> None:
+        print(f"econash: {text}", file=sys.stderr, flush=True)
+        self._last_line = time.monotonic()
+
     def __exit__(self, *exc: Any) -> None:
+        if self._heartbeat is not None:
+            self._heartbeat.cancel()
+            self._heartbeat = None
         if self._rich is not None:
             self._rich.__exit__(*exc)
             self._rich = None
@@ -69,14 +114,14 @@ class Progress:
             self._task_id = self._rich.add_task(phase, total=total, completed=done, stats="")
         elif self.mode == "plain":
             resumed = f" ({done} already done)" if done else ""
-            print(f"econash: {phase}: {total} episodes{resumed}", file=sys.stderr, flush=True)
+            self._say(f"{phase}: {total} episodes{resumed}")
 
     def note(self, text: str) -> None:
         """One line between progress updates (a dev-slice score during training, say)."""
         if self._rich is not None:
             self._rich.console.print(text)
         elif self.mode == "plain":
-            print(f"econash: {text}", file=sys.stderr, flush=True)
+            self._say(text)
 
     def started(self) -> None:
         self.episodes_in_flight += 1
@@ -114,4 +159,4 @@ class Progress:
             now = time.monotonic()
             if force or now - self._last_print >= self.plain_every_s:
                 self._last_print = now
-                print(f"econash: {self.phase} {self.done}/{self.total}  {self.stats()}", file=sys.stderr, flush=True)
+                self._say(f"{self.phase} {self.done}/{self.total}  {self.stats()}")

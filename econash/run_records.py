@@ -131,6 +131,16 @@ class UntrainedSummary(StrictModel):
     wall_s: float | None = None
 
 
+class EndpointCounts(StrictModel):
+    """One replica's share of a run's calls (summary.json's ``by_endpoint``), every session included."""
+
+    #: calls it answered (a cached reply is answered by none)
+    calls: int = 0
+    #: attempts that failed there with an error the engine retries (each one retried elsewhere, or the
+    #: call's last)
+    failures: int = 0
+
+
 class Summary(StrictModel):
     """summary.json: the headline numbers of a run."""
 
@@ -152,6 +162,9 @@ class Summary(StrictModel):
     by_model: dict[str, RoleUsage] = Field(default_factory=dict)
     #: tokens, calls and calls cut at their cap by role during training (evaluation: ``by_role``)
     by_role_train: dict[str, RoleUsage] = Field(default_factory=dict)
+    #: with several base URLs: per replica (its URL without secrets), the calls it answered and the
+    #: attempts that failed there, every phase and session included
+    by_endpoint: dict[str, EndpointCounts] = Field(default_factory=dict)
     cost: float | None = None
     cost_train: float | None = None
     #: dollars spent per phase and in all (key ``total``), every session and redone call included;

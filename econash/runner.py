@@ -17,7 +17,7 @@ from econash.config_types import GenerationConfig, RunConfig
 from econash.display import Progress
 from econash.engine.cache import ResponseCache
 from econash.engine.context import RunContext
-from econash.engine.engine import Engine
+from econash.engine.engine import Engine, Replicas
 from econash.engine.ledger import Ledger, PriceTable, Spending
 from econash.errors import ConfigError, DamagedRunError, DataError, EconashError, RunWriteError
 from econash.existing_run import checkpoint_config, read_manifest_config, read_run_config  # noqa: F401  (public here too)
@@ -36,6 +36,7 @@ from econash.summary import build_summary, unique_rows
 from econash.task import Task
 from econash.task_types import Problem
 from econash.topology import ClusterLayout, Topology
+from econash.urls import base_urls, shown_url
 
 logger = get_logger("runner")
 
@@ -77,6 +78,8 @@ class Components:
     topology: Topology | None = None  # None: the single topology
     #: one backend per executor for heterogeneous teams (empty: executors use ``backend``)
     executor_backends: list[Backend] = field(default_factory=list)
+    #: backends given several base URLs, each with its replicas (label, backend), the first itself
+    replicas: list[tuple[Backend, Replicas]] = field(default_factory=list)
 
     @classmethod
     def build(cls, config: RunConfig, registries: Registries) -> Components:
@@ -84,21 +87,36 @@ class Components:
         method = registries.methods.create(config.method, config.method_options)
         topology = registries.topologies.create(config.topology, config.topology_options)
         layout = topology.layout(config.executors)  # fails early on a team the topology cannot form
-        backend = registries.backends.create(
-            config.backend, one_timeout_one_limit(registries, config.backend, config.backend_options, config),
-            model=config.model, base_url=config.base_url)
-        executor_backends = [
-            registries.backends.create(spec.backend, one_timeout_one_limit(registries, spec.backend, spec.options, config),
-                                       model=spec.model, base_url=spec.base_url)
-            for spec in layout.executors
-        ]
-        return cls(backend=backend, task=task, method=method, topology=topology, executor_backends=executor_backends)
+        replicas: list[tuple[Backend, Replicas]] = []
+        backend = make_backend(registries, config.backend, config.backend_options, config, config.model,
+                               config.base_url, replicas)
+        executor_backends = [make_backend(registries, s.backend, s.options, config, s.model, s.base_url, replicas)
+                             for s in layout.executors]
+        return cls(backend=backend, task=task, method=method, topology=topology, executor_backends=executor_backends,
+                   replicas=replicas)
+
+    def all_backends(self) -> list[Backend]:
+        """Every backend the run made, replicas included, each once (to close them)."""
+        every = [self.backend, *self.executor_backends, *(r for _, group in self.replicas for _, r in group)]
+        return list({id(b): b for b in every}.values())
 
     def layout(self, n_executors: int) -> ClusterLayout:
         if self.topology is None:
             return ClusterLayout(clusters=[list(range(n_executors))])
         layout = self.topology.layout(n_executors)
         return layout.model_copy(update={"max_failed_executors": self.topology.max_failed_executors})
+
+
+def make_backend(registries: Registries, name: str, options: dict[str, Any], config: RunConfig, model: str | None,
+                 base_url: str | list[str] | None, replicas: list[tuple[Backend, Replicas]]) -> Backend:
+    """The backend, one per server when ``base_url`` names several (replicas of one model): the first
+    stands for them all, and the group is added to ``replicas`` for the engine to route among."""
+    resolved, urls = one_timeout_one_limit(registries, name, options, config), base_urls(base_url)
+    if len(urls) <= 1:
+        return registries.backends.create(name, resolved, model=model, base_url=urls[0] if urls else None)
+    group = [(shown_url(url), registries.backends.create(name, resolved, model=model, base_url=url)) for url in urls]
+    replicas.append((group[0][1], group))
+    return group[0][1]
 
 
 #: backend options that are the client's side of a run setting: (option, the run's config key, its flag)
@@ -245,6 +263,8 @@ async def _execute(config: RunConfig, components: Components, pm: EconashPluginM
                      layout=components.layout(config.executors),
                      executor_backends=components.executor_backends,
                      run_dir=rundir.path, config=config, plugin_manager=pm, registries=registries)
+    for primary, group in components.replicas:
+        engine.set_replicas(primary, group)
     checkpointer = Checkpointer(rundir, pm)
     state = TrainState()
     price_note = unpriced_note(config, prices, components)
@@ -288,9 +308,8 @@ async def _execute(config: RunConfig, components: Components, pm: EconashPluginM
                 pass  # the disk that failed the run cannot take its abort marker either
         raise
     finally:
-        await backend.aclose()
-        for executor_backend in components.executor_backends:
-            await executor_backend.aclose()
+        for each_backend in components.all_backends():
+            await each_backend.aclose()
         if engine.cache is not None:
             await asyncio.to_thread(engine.cache.close)  # it writes the hits counted in memory
         rundir.close()

@@ -17,7 +17,8 @@ from econash.config_types import RunConfig
 from econash.engine.engine import Engine
 from econash.engine.ledger import Spending
 from econash.integrity import read_results
-from econash.run_records import EvalTokens, PolicyComparison, RoleUsage, Summary, TokenTotals, UntrainedSummary
+from econash.run_records import (EndpointCounts, EvalTokens, PolicyComparison, RoleUsage, Summary, TokenTotals,
+                                 UntrainedSummary)
 from econash.rundir import RunDirectory
 from econash.stats import paired_comparison, wilson_interval
 from econash.task import Task
@@ -106,6 +107,22 @@ def phase_wall_s(rundir: RunDirectory, phase: str) -> float | None:
     return round(sum(times), 3) if times else None
 
 
+def endpoint_counts(events: list[Row]) -> dict[str, EndpointCounts]:
+    """Per replica, the calls it answered (``llm_call`` lines) and the attempts that failed there
+    (``retry`` lines, and ``call_failed`` lines but for fatal errors, which are the request's fault):
+    from events.jsonl, so every session and every redone call counts."""
+    counts: dict[str, EndpointCounts] = {}
+    for event in events:
+        endpoint, kind = event.get("endpoint"), event.get("type")
+        if not isinstance(endpoint, str):
+            continue
+        if kind == "llm_call" and not event.get("cached"):
+            counts.setdefault(endpoint, EndpointCounts()).calls += 1
+        elif kind == "retry" or (kind == "call_failed" and event.get("kind") != "fatal"):
+            counts.setdefault(endpoint, EndpointCounts()).failures += 1
+    return dict(sorted(counts.items()))
+
+
 def _metrics(task: Task, rows: list[Row]) -> dict[str, float]:
     return task.aggregate([Score(correct=r["correct"], score=r["score"], metrics=r.get("metrics", {})) for r in rows])
 
@@ -167,7 +184,8 @@ def build_summary(config: RunConfig, task: Task, model: str, rundir: RunDirector
                      "covers the questions both policies answered.")
     complete = (len(rows) == len(test_problems) and not untrained_missing and training_done
                 and engine.stopped is None)
-    spending = Spending.from_events(rundir.read_jsonl(RunDirectory.EVENTS), engine.prices) if priced else None
+    events = rundir.read_jsonl(RunDirectory.EVENTS)
+    spending = Spending.from_events(events, engine.prices) if priced else None
     return Summary(
         task=config.task,
         method=config.method,
@@ -184,6 +202,7 @@ def build_summary(config: RunConfig, task: Task, model: str, rundir: RunDirector
         llm_calls_train=train.calls,
         **breakdown,
         by_role_train=train.by_role,
+        by_endpoint=endpoint_counts(events),
         cost=rows_cost(rows) if priced else None,
         cost_train=train.known_cost if priced else None,
         costs=spending.to_dict() if spending is not None else None,

@@ -45,6 +45,17 @@ def cost_text(summary: Any) -> str | None:
     return f"cost: {', '.join(phases)}; {total}" if phases else f"cost: {total}"
 
 
+def endpoints_text(summary: Any) -> str | None:
+    """'calls per replica: http://127.0.0.1:8001/v1 41, http://127.0.0.1:8002/v1 38 (2 failed)': how a
+    run with several base URLs spread its calls, every phase included."""
+    by_endpoint = getattr(summary, "by_endpoint", None)
+    if not by_endpoint:
+        return None
+    parts = [f"{label} {counts.calls}" + (f" ({counts.failures} failed)" if counts.failures else "")
+             for label, counts in by_endpoint.items()]
+    return "calls per replica: " + ", ".join(parts)
+
+
 def shown_path(path: Path | str) -> str:
     """A path as output shows it: relative to the working directory when it lies inside it."""
     absolute = Path(os.path.abspath(path))
@@ -88,6 +99,9 @@ def print_summary(summary: Any) -> None:
     if truncated:
         console.print("calls cut at their token cap (evaluation): "
                       + ", ".join(f"{role} {count}" for role, count in truncated.items()))
+    endpoints = endpoints_text(summary)
+    if endpoints is not None:
+        console.print(endpoints, markup=False)
     for note in summary.notes:
         console.print(f"[yellow]note:[/] {note}")
     cost = cost_text(summary)

@@ -9,7 +9,7 @@ from typing import Any, ClassVar
 from pydantic import Field, model_validator
 
 from econash.strict_model import StrictModel
-from econash.urls import BaseUrl
+from econash.urls import BaseUrls
 
 
 class ExecutorBackend(StrictModel):
@@ -17,7 +17,7 @@ class ExecutorBackend(StrictModel):
 
     backend: str
     model: str | None = None
-    base_url: BaseUrl = None
+    base_url: BaseUrls = None
     options: dict[str, Any] = Field(default_factory=dict)
 
 

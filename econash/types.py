@@ -22,6 +22,7 @@ from econash.call_types import (
 from econash.config_types import MAX_SEED, CacheConfig, DevConfig, GenerationConfig, RetryConfig, RunConfig
 from econash.run_records import (
     SCHEMA_VERSION,
+    EndpointCounts,
     EvalTokens,
     PluginInfo,
     PolicyComparison,
@@ -38,8 +39,8 @@ from econash.topology import ClusterLayout, ExecutorBackend
 
 __all__ = [
     "CAP_FINISH_REASONS", "MAX_SEED", "SCHEMA_VERSION", "CacheConfig", "CallRecord", "Capabilities",
-    "ClusterLayout", "DevConfig", "EvalTokens", "ExecutorBackend", "GenerationConfig", "LLMRequest", "LLMResult",
-    "Message", "PluginInfo", "PolicyComparison", "Problem", "ResultRecord", "RetryConfig", "RewardInput",
+    "ClusterLayout", "DevConfig", "EndpointCounts", "EvalTokens", "ExecutorBackend", "GenerationConfig", "LLMRequest",
+    "LLMResult", "Message", "PluginInfo", "PolicyComparison", "Problem", "ResultRecord", "RetryConfig", "RewardInput",
     "RoleUsage", "RunConfig", "RunManifest", "SamplingParams", "Score", "StrictModel", "Summary", "TokenTotals",
     "UntrainedSummary", "Usage",
 ]

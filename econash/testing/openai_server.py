@@ -35,16 +35,24 @@ Behaviour in detail:
   faulted ones included, before any delay or fault is applied.
 * ``latency_s`` delays every request; delays wait on an event, so they neither serialise
   concurrent requests nor hold up ``stop()``.
+* ``slots`` makes it serve that many chat requests at once, like a llama.cpp server (the Python
+  server runs one): the others wait their turn, their clients' timeouts running, and one whose
+  client hung up meanwhile is dropped unanswered (counted in ``abandoned``). ``open_requests`` and
+  ``peak_open_requests`` count the chat requests received and not yet answered, queued ones included.
 
 The module needs nothing beyond the standard library.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
+import select
+import socket
+import threading
 import time
 from dataclasses import dataclass
-from typing import Any, Callable, Iterable, cast
+from typing import Any, Callable, Iterable, Iterator, cast
 
 from econash.testing._http_server import LoopbackHandler, LoopbackServer
 
@@ -186,6 +194,28 @@ class _Handler(LoopbackHandler):
                                                    "invalid_request_error", param="messages"))
         owner = self.owner
         fault = owner._record(body, {k.lower(): v for k, v in self.headers.items()})
+        with owner._open_request():
+            if not owner._take_slot():
+                return self._reset()  # stopping
+            try:
+                if owner.slots is not None and self._client_gone():
+                    with owner._lock:
+                        owner.abandoned += 1
+                    return None
+                return self._serve_chat(body, fault)
+            finally:
+                owner._give_slot()
+
+    def _client_gone(self) -> bool:
+        """Whether the client closed the connection while its request waited for a slot."""
+        try:
+            readable, _, _ = select.select([self.connection], [], [], 0)
+            return bool(readable) and self.connection.recv(1, socket.MSG_PEEK) == b""
+        except OSError:
+            return True
+
+    def _serve_chat(self, body: dict[str, Any], fault: Fault | None) -> None:
+        owner = self.owner
         if owner._delay(owner.latency_s):
             return self._reset()
         if body.get("stream"):
@@ -292,11 +322,46 @@ class FaultServer(LoopbackServer[Fault]):
     parse_fault = staticmethod(Fault.of)
 
     def __init__(self, responder: Responder | None = None, *, latency_s: float = 0.0,
-                 faults: Iterable[Fault | str | None] = (), model: str | None = "fault-server-model") -> None:
+                 faults: Iterable[Fault | str | None] = (), model: str | None = "fault-server-model",
+                 slots: int | None = None) -> None:
+        if slots is not None and slots < 1:
+            raise ValueError("slots must be >= 1 (None: no limit)")
         self.responder: Responder = responder or echo_last_message
         self.model = model
         self.started_at = int(time.time())
+        #: chat requests served at once (None: all of them); the rest wait, as on a llama.cpp server
+        self.slots = slots
+        self._slot_gate = threading.Semaphore(slots) if slots is not None else None
+        #: chat requests received and not yet answered (queued for a slot included), and their peak
+        self.open_requests = 0
+        self.peak_open_requests = 0
+        #: queued requests dropped because their client hung up before a slot came free
+        self.abandoned = 0
         super().__init__(latency_s=latency_s, faults=faults)
+
+    @contextlib.contextmanager
+    def _open_request(self) -> Iterator[None]:
+        with self._lock:
+            self.open_requests += 1
+            self.peak_open_requests = max(self.peak_open_requests, self.open_requests)
+        try:
+            yield
+        finally:
+            with self._lock:
+                self.open_requests -= 1
+
+    def _take_slot(self) -> bool:
+        """Wait for a free slot (False: the server is stopping)."""
+        if self._slot_gate is None:
+            return True
+        while not self._slot_gate.acquire(timeout=0.05):
+            if self._stopping.is_set():
+                return False
+        return True
+
+    def _give_slot(self) -> None:
+        if self._slot_gate is not None:
+            self._slot_gate.release()
 
     @property
     def running(self) -> bool:
