@@ -135,7 +135,7 @@ def concurrency(llama: Any, model: str, options: dict[str, Any], counts: list[in
                 max_tokens: int, repeats: int, smoke: bool = False) -> dict[str, Any]:
     """Aggregate completion tokens/s per scenario and variant, with ratios measured within each repeat."""
     loop = asyncio.new_event_loop()
-    serial = LocalBackend(LocalBackend.Options(**options), model=model)
+    serial = LocalBackend(LocalBackend.Options(**options, parallel=1), model=model)
     batched = LocalBackend(LocalBackend.Options(**options, parallel=parallel), model=model)
     unshared = LocalBackend(LocalBackend.Options(**options, parallel=parallel, share_prefix=False), model=model)
     variants = {"raw single-stream": _raw(llama), "local serial": _through(serial, loop),

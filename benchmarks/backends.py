@@ -89,7 +89,8 @@ class ThroughBackend:
     """The local backend's generate, driven from an event loop as the engine drives it."""
 
     def __init__(self, model: str, n_ctx: int, threads: int, n_batch: int, fresh: bool) -> None:
-        options = LocalBackend.Options(n_ctx=n_ctx, n_threads=threads, n_batch=n_batch, reuse_prefix=not fresh)
+        options = LocalBackend.Options(n_ctx=n_ctx, n_threads=threads, n_batch=n_batch, reuse_prefix=not fresh,
+                                       parallel=1)
         self.backend = LocalBackend(options, model=model)
         self.loop = asyncio.new_event_loop()
         self.overheads: list[float] = []  # seconds per call spent outside llama-cpp-python

