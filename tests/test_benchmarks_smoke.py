@@ -28,12 +28,6 @@ SMOKE_TESTS = {
     "results_md.py": "test_results_md_smoke",
 }
 
-#: benchmarks whose --smoke mode is written on another branch of issue 17 (batched local decoding extends
-#: benchmarks/backends.py): their smoke test is a strict xfail until that branch is merged, and then
-#: fails as XPASS, which says to empty this
-AWAITING_SMOKE = {"backends.py": "its --smoke mode comes with the batched-decoding branch (issue17-batch)"}
-
-
 def bench(*args: str, timeout: float = 240) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, *args], capture_output=True, text=True, cwd=REPO, timeout=timeout)
 
@@ -48,25 +42,12 @@ def test_every_benchmark_has_a_smoke_run_in_the_default_suite():
                          "test in tests/test_benchmarks_smoke.py that runs it, named in SMOKE_TESTS.")
     assert set(SMOKE_TESTS) <= benchmark_scripts(), "SMOKE_TESTS names a benchmark that is gone"
     for script, test in SMOKE_TESTS.items():
-        if script not in AWAITING_SMOKE:
-            assert '"--smoke"' in (BENCHMARKS / script).read_text(), f"benchmarks/{script} has no --smoke option"
+        assert '"--smoke"' in (BENCHMARKS / script).read_text(), f"benchmarks/{script} has no --smoke option"
         file, _, name = test.rpartition("::")
         source = (REPO / "tests" / (file or "test_benchmarks_smoke.py")).read_text()
         found = re.search(rf"((?:^@.*\n)*)^def {name}\(", source, re.MULTILINE)
         assert found, f"{test}, the smoke test of benchmarks/{script}, is missing"
         assert "slow" not in found.group(1), f"{test} is marked slow: the default suite must run it"
-
-
-def awaiting(script: str) -> pytest.MarkDecorator:
-    return pytest.mark.xfail(script in AWAITING_SMOKE, reason=AWAITING_SMOKE.get(script, ""), strict=True)
-
-
-@awaiting("backends.py")
-def test_backends_smoke(tmp_path):
-    out = tmp_path / "backends.json"
-    result = bench("benchmarks/backends.py", "--smoke", "--out", str(out))
-    assert result.returncode == 0, result.stderr
-    assert json.loads(out.read_text())["benchmark"] == "backends"
 
 
 def test_cli_startup_smoke(tmp_path):
@@ -153,3 +134,23 @@ def test_learning_benchmark_smoke(tmp_path):
     assert again.returncode == 0, again.stderr
     assert sorted(path.name for path in runs.iterdir()) == before
     assert json.loads(out.read_text())["policies"] == policy["policies"]
+
+
+def test_backends_smoke(tmp_path):
+    """benchmarks/backends.py: the local backend against raw llama-cpp-python, and batched decoding
+    against serial; without the `local` extra it writes why it skipped."""
+    out = tmp_path / "backends.json"
+    result = bench("benchmarks/backends.py", "--smoke", "--out", str(out))
+    assert result.returncode == 0, result.stderr
+    report = json.loads(out.read_text())
+    assert report["benchmark"] == "backends"
+    if "skipped" in report:
+        assert "econash[local]" in report["skipped"] and "skipped" in result.stdout
+        return
+    scenarios = report["concurrency"]["scenarios"]
+    assert set(scenarios) == {"3 concurrent", "3 executors, shared prefix"}
+    for row in scenarios.values():
+        assert row["answers differing from raw"] == 0  # batched answers are the serial ones
+        assert row["local batched / local serial"] > 0 and row["local serial"] > 0
+    assert report["limits"]["step_floor_ms"] > 0 and report["limits"]["prompt_tokens_per_s"] > 0
+    assert "concurrent requests, aggregate completion tokens/s" in result.stdout

@@ -105,7 +105,7 @@ def test_options_are_validated_and_n_batch_is_accepted(tmp_path):
     backends = econash.registries().backends
     backend = backends.create("local", {"n_ctx": 512, "n_threads": 1, "n_batch": 64, "seed": 3}, model=str(model))
     assert (backend.n_ctx, backend.n_threads, backend.n_batch, backend.seed) == (512, 1, 64, 3)
-    assert backend.capabilities.context_length == 512 and backend.capabilities.max_concurrency == 1
+    assert backend.capabilities.context_length == 512 and backend.capabilities.max_concurrency == 4
     with pytest.raises(ConfigError, match="n_threads"):
         backends.create("local", {"n_threads": 0}, model=str(model))
     with pytest.raises(ConfigError, match="n_ctx"):  # below llama.cpp's minimum, which breaks long prompts
