@@ -50,7 +50,8 @@ def accuracy_interval(rows: list[Row]) -> tuple[float, float] | None:
 
 
 def executor_actions(rows: list[Row]) -> list[dict[str, float]]:
-    """Per executor, the share of questions on which it took each action, most frequent first (from
+    """Per executor, the share of questions on which it took each action, most frequent first and ties
+    by label, so that the order of result lines (calls finish in any order) does not change it (from
     the ``actions`` a method reports in each result's ``details``; the first round's, for rounds)."""
     per_agent: list[Counter[str]] = []
     answered = 0
@@ -65,7 +66,8 @@ def executor_actions(rows: list[Row]) -> list[dict[str, float]]:
             while len(per_agent) <= i:
                 per_agent.append(Counter())
             per_agent[i][label] += 1
-    return [{label: round(count / answered, 4) for label, count in counts.most_common()} for counts in per_agent]
+    return [{label: round(count / answered, 4) for label, count in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))}
+            for counts in per_agent]
 
 
 def detail_counts(rows: list[Row]) -> dict[str, int]:
