@@ -227,3 +227,11 @@ def test_a_backend_nobody_closes_does_not_keep_the_process_alive(parallel):
     result = subprocess.run([sys.executable, "-c", UNCLOSED, str(parallel)], capture_output=True, text=True, timeout=30)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "4"
+
+
+def test_a_context_that_does_not_fit_names_both_fixes(fake_model):
+    failure = RuntimeError("Failed to create llama_context")
+    batched = LocalBackend(LocalBackend.Options(), model=fake_model)._load_failure(failure)
+    assert "for each of 4 parallel calls" in batched and "-M n_ctx=1024" in batched and "-M parallel=1" in batched
+    alone = LocalBackend(LocalBackend.Options(parallel=1), model=fake_model)._load_failure(failure)
+    assert "-M n_ctx=1024" in alone and "parallel" not in alone

@@ -159,8 +159,9 @@ class LocalBackend(Backend):
         # llama.cpp says only "Failed to ..." here; its detailed log is muted (verbose=False).
         if "llama_context" in str(exc):
             slots = f" for each of {self.parallel} parallel calls" if self.parallel > 1 else ""
+            fewer = " or fewer calls together (-M parallel=1)" if self.parallel > 1 else ""
             return (f"The model '{self.path.name}' loaded but llama.cpp could not allocate a context of {self.n_ctx} "
-                    f"tokens{slots}; lower -B backend_options.n_ctx (or parallel) or free memory.")
+                    f"tokens{slots}; ask for a smaller context (-M n_ctx=1024){fewer}, or free memory.")
         return (f"The model file '{self.path}' could not be loaded by llama.cpp; it may be truncated or of an "
                 "architecture this llama-cpp-python does not support (upgrade it, or pass another --model).")
 
