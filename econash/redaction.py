@@ -6,13 +6,19 @@ secret is a key in ``SECRET_NAMES`` (API keys, authorisation headers and tokens)
 plugin's ``Options`` model declares secret with :func:`secret_field` (or a ``SecretStr`` type),
 wherever it appears in the config. ``manifest.json`` and ``econash config`` show ``<redacted>`` in
 its place; ``econash resume`` and ``econash eval --checkpoint`` read it from the environment again.
+
+Server URLs (``URL_KEYS``) are half secret: the server must stay readable, but a user name,
+password or query written into the URL (``http://user:password@host/v1``, ``?key=...``) is a
+credential, so only those parts are replaced, and resume reads the whole URL again from the key's
+ECONASH_ variable (``ECONASH_BASE_URL``), refusing one that names other servers.
 """
 
 from __future__ import annotations
 
 import os
 import typing
-from typing import TYPE_CHECKING, Any, Mapping
+from typing import TYPE_CHECKING, Any, Callable, Mapping
+from urllib.parse import urlsplit, urlunsplit
 
 from pydantic import BaseModel, Field, SecretBytes, SecretStr
 
@@ -29,6 +35,9 @@ SECRET_NAMES = frozenset({
     "refresh_token", "session_token", "authorization", "proxy_authorization", "password", "client_secret",
     "secret_key", "private_key",
 })
+
+#: config keys that hold a server URL, or a list of them (replicas): credentials in them are redacted
+URL_KEYS = frozenset({"base_url"})
 
 #: the options maps of a RunConfig, and the config key naming the plugin that reads each
 OPTION_OWNERS = {"backend_options": ("backends", "backend"), "task_options": ("tasks", "task"),
@@ -85,10 +94,46 @@ def is_secret_key(key: str, names: frozenset[str] = SECRET_NAMES) -> bool:
     return _normalise(str(key)) in names
 
 
+def redact_url(url: str) -> str:
+    """``url`` with its user name and password, query and fragment (where credentials are written)
+    each replaced by ``<redacted>``; the scheme, host, port and path stay."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:  # not a URL at all: nothing of it is shown
+        return REDACTED
+    host = parts.netloc.rpartition("@")[2]
+    netloc = f"{REDACTED}@{host}" if "@" in parts.netloc else host
+    return urlunsplit((parts.scheme, netloc, parts.path, REDACTED if parts.query else "",
+                       REDACTED if parts.fragment else ""))
+
+
+def _each_url(value: Any, change: Callable[[str], str]) -> Any:
+    if isinstance(value, str):
+        return change(value)
+    if isinstance(value, list):
+        return [change(item) if isinstance(item, str) else item for item in value]
+    return value
+
+
+def _is_url_key(key: Any) -> bool:
+    return _normalise(str(key)) in URL_KEYS
+
+
+def _holds_redacted(value: Any) -> bool:
+    items = value if isinstance(value, list) else [value]
+    return any(isinstance(item, str) and REDACTED in item for item in items)
+
+
+def _without_credentials(url: str) -> str:
+    return url.replace(f"{REDACTED}@", "").replace(f"#{REDACTED}", "").replace(f"?{REDACTED}", "")
+
+
 def redact(value: Any, names: frozenset[str] = SECRET_NAMES) -> Any:
-    """A copy of a config dict with every secret's value replaced by ``<redacted>``, for manifests and output."""
+    """A copy of a config dict with every secret's value replaced by ``<redacted>``, and the credentials
+    in every server URL, for manifests and output."""
     if isinstance(value, Mapping):
-        return {k: REDACTED if is_secret_key(k, names) and v not in (None, "") else redact(v, names)
+        return {k: REDACTED if is_secret_key(k, names) and v not in (None, "")
+                else _each_url(v, redact_url) if _is_url_key(k) else redact(v, names)
                 for k, v in value.items()}
     if isinstance(value, list):
         return [redact(v, names) for v in value]
@@ -99,10 +144,12 @@ def redact(value: Any, names: frozenset[str] = SECRET_NAMES) -> Any:
 
 
 def drop_secrets(value: Any) -> Any:
-    """A recorded config without its ``<redacted>`` values (in dicts and in lists): enough to read a
-    run's settings, never to continue it (see :func:`restore_secrets`)."""
+    """A recorded config without its ``<redacted>`` values (in dicts and in lists) and its URLs without
+    their redacted credentials: enough to read a run's settings, never to continue it (see
+    :func:`restore_secrets`)."""
     if isinstance(value, Mapping):
-        return {k: drop_secrets(v) for k, v in value.items() if v != REDACTED}
+        return {k: _each_url(v, _without_credentials) if _is_url_key(k) else drop_secrets(v)
+                for k, v in value.items() if v != REDACTED}
     if isinstance(value, list):
         return [drop_secrets(v) for v in value if v != REDACTED]
     return value
@@ -155,11 +202,32 @@ def restore_secrets(config: dict[str, Any], registries: Registries, *, run_dir: 
         return ConfigError(f"Run '{run_dir}' was recorded by an older econash, which hid its {_shown(path)}; set {env} "
                            f"to the value it ran with to {action}.")
 
+    def urls_again(path: list[str | int], recorded: Any) -> Any:
+        """The URLs with credentials that ``recorded`` redacts, from the key's ECONASH_ variable (list
+        indices included: ECONASH_TOPOLOGY_OPTIONS__EXECUTORS__0__BASE_URL)."""
+        from econash.config import ENV_PREFIX
+
+        env = ENV_PREFIX + "__".join(str(part).upper() for part in path)
+        several = isinstance(recorded, list)
+        given = os.environ.get(env, "")
+        urls = [url.strip() for url in given.split(",") if url.strip()]
+        if not urls:
+            raise ConfigError(f"Run '{run_dir}' was started with credentials in its {_shown(path)}, which are never "
+                              f"stored; set {env} to the URL{'s' if several else ''} it ran with to {action}.")
+        if [redact_url(url) for url in urls] != (recorded if several else [recorded]):
+            servers = ", ".join(_each_url(recorded if several else [recorded], _without_credentials))
+            raise ConfigError(f"{env} names other servers than run '{run_dir}' used ({servers}); set it to the "
+                              f"URL{'s' if several else ''} the run ran with to {action}.")
+        return urls if several else urls[0]
+
     def walk(value: Any, path: list[str | int], parent: Any) -> Any:
         if isinstance(value, Mapping):
             restored: dict[str, Any] = {}
             for key, item in value.items():
                 here = [*path, key]
+                if _is_url_key(key) and _holds_redacted(item):
+                    restored[key] = urls_again(here, item)
+                    continue
                 if item != REDACTED:
                     restored[key] = walk(item, here, value)
                     continue
