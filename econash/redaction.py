@@ -209,13 +209,13 @@ def restore_secrets(config: dict[str, Any], registries: Registries, *, run_dir: 
 
         env = ENV_PREFIX + "__".join(str(part).upper() for part in path)
         several = isinstance(recorded, list)
-        given = os.environ.get(env, "")
-        urls = [url.strip() for url in given.split(",") if url.strip()]
+        recorded_urls = recorded if several else [recorded]
+        urls = [url.strip() for url in os.environ.get(env, "").split(",") if url.strip()]
         if not urls:
             raise ConfigError(f"Run '{run_dir}' was started with credentials in its {_shown(path)}, which are never "
                               f"stored; set {env} to the URL{'s' if several else ''} it ran with to {action}.")
-        if [redact_url(url) for url in urls] != (recorded if several else [recorded]):
-            servers = ", ".join(_each_url(recorded if several else [recorded], _without_credentials))
+        if [redact_url(url) for url in urls] != recorded_urls:
+            servers = ", ".join(_each_url(recorded_urls, _without_credentials))
             raise ConfigError(f"{env} names other servers than run '{run_dir}' used ({servers}); set it to the "
                               f"URL{'s' if several else ''} the run ran with to {action}.")
         return urls if several else urls[0]

@@ -263,19 +263,15 @@ class BatchedDecoder:
             index = free[0]
             self._remove(index, 0)
             return index
-        own = {i: min(usable, _common_prefix(self._slots[i].cached, prompt)) for i in free}
-        index = max(free, key=lambda i: (own[i], -len(self._slots[i].cached)))
-        donor, shared = index, own[index]
-        for i, slot in enumerate(self._slots):
-            common = min(usable, _common_prefix(slot.cached, prompt))
-            if common > shared:
-                donor, shared = i, common
-        if donor != index and shared >= MIN_SHARED_PREFIX:
+        common = [min(usable, _common_prefix(slot.cached, prompt)) for slot in self._slots]
+        index = max(free, key=lambda i: (common[i], -len(self._slots[i].cached)))
+        donor = max(range(len(self._slots)), key=common.__getitem__)  # the first of the longest
+        shared = common[index]
+        if common[donor] > shared and common[donor] >= MIN_SHARED_PREFIX:
             # Across streams llama.cpp copies a whole stream; the tail beyond the prefix goes next.
             self._lib.llama_memory_seq_cp(self._memory, donor, index, -1, -1)
             self._slots[index].cached = list(self._slots[donor].cached)
-        else:
-            shared = own[index]
+            shared = common[donor]
         self._remove(index, chunk_safe_prefix(shared, len(prompt), self.n_batch))
         return index
 
